@@ -1,0 +1,3 @@
+from cml_action.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""CI context from the standard variables of GitHub Actions and GitLab CI, or a plain shell.
+
+Nothing is hard-coded to github.com or gitlab.com: the API and server URLs always come from the
+environment, so GitHub Enterprise Server and self-managed GitLab work unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal, Mapping, TextIO
+
+from cml_action.errors import UserError
+
+Kind = Literal["github", "gitlab", "local"]
+
+
+@dataclass(frozen=True)
+class CIContext:
+    kind: Kind
+    workspace: Path
+    api_url: str = ""
+    server_url: str = ""
+    graphql_url: str = ""
+    repository: str = ""  # "owner/name" (GitHub) or the project path (GitLab)
+    project_id: str = ""  # GitLab's numeric project id
+    sha: str = ""  # the commit the report describes: the PR head, never GitHub's merge commit
+    ref_name: str = ""  # the branch being built
+    event_name: str = ""
+    pr_number: int | None = None  # pull request number or merge request IID
+    base_ref: str = ""  # PR target branch
+    before_sha: str = ""  # previous tip on a push
+    default_branch: str = ""
+    run_id: str = ""
+    run_url: str = ""
+    summary_path: Path | None = None  # GITHUB_STEP_SUMMARY
+    output_path: Path | None = None  # GITHUB_OUTPUT
+    event: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def owner(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def repo_name(self) -> str:
+        return self.repository.split("/", 1)[-1]
+
+    # --- log helpers: each CI folds and warns in its own syntax -----------------------------------
+    @contextmanager
+    def group(self, title: str, out: TextIO | None = None) -> Iterator[None]:
+        stream = out or sys.stdout
+        if self.kind == "github":
+            print(f"::group::{title}", file=stream, flush=True)
+        elif self.kind == "gitlab":
+            name = "cml_" + uuid.uuid4().hex[:8]
+            print(f"\x1b[0Ksection_start:{_now()}:{name}[collapsed=true]\r\x1b[0K{title}", file=stream, flush=True)
+        else:
+            print(f"--- {title}", file=stream, flush=True)
+        try:
+            yield
+        finally:
+            if self.kind == "github":
+                print("::endgroup::", file=stream, flush=True)
+            elif self.kind == "gitlab":
+                print(f"\x1b[0Ksection_end:{_now()}:{name}\r\x1b[0K", file=stream, flush=True)
+
+    def warning(self, message: str) -> None:
+        one_line = " ".join(message.split())
+        if self.kind == "github":
+            print(f"::warning::{one_line}", file=sys.stderr, flush=True)
+        else:
+            print(f"cml-action: warning: {one_line}", file=sys.stderr, flush=True)
+
+    def mask(self, secret: str) -> None:
+        """Ask the runner to hide a secret from logs; GitLab masks its own variables."""
+        if secret and self.kind == "github":
+            print(f"::add-mask::{secret}", flush=True)
+
+    def set_outputs(self, values: Mapping[str, str]) -> None:
+        if self.output_path is None:
+            return
+        with open(self.output_path, "a", encoding="utf-8") as fh:
+            for key, value in values.items():
+                delimiter = f"cml_{uuid.uuid4().hex}"
+                fh.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def _now() -> int:
+    import time
+
+    return int(time.time())
+
+
+def detect(env: Mapping[str, str], workspace: Path) -> CIContext:
+    if env.get("GITHUB_ACTIONS") == "true" or env.get("GITHUB_REPOSITORY"):
+        return _github(env, workspace)
+    if env.get("GITLAB_CI") == "true" or env.get("CI_PROJECT_ID"):
+        return _gitlab(env, workspace)
+    return CIContext(kind="local", workspace=workspace)
+
+
+def _load_event(path: str) -> dict:
+    if not path:
+        return {}
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the event payload GITHUB_EVENT_PATH={path}: {exc}") from None
+
+
+def _github(env: Mapping[str, str], workspace: Path) -> CIContext:
+    event = _load_event(env.get("GITHUB_EVENT_PATH", ""))
+    api_url = env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    server_url = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    graphql_url = env.get("GITHUB_GRAPHQL_URL", "")
+    if not graphql_url:
+        graphql_url = api_url[: -len("/v3")] + "/graphql" if api_url.endswith("/api/v3") else api_url + "/graphql"
+    pr = event.get("pull_request") or {}
+    sha = env.get("GITHUB_SHA", "")
+    if pr.get("head", {}).get("sha"):
+        sha = pr["head"]["sha"]  # GITHUB_SHA is the throw-away merge commit on pull_request events
+    ref_name = env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME", "")
+    repository = env.get("GITHUB_REPOSITORY", "")
+    run_id = env.get("GITHUB_RUN_ID", "")
+    run_url = f"{server_url}/{repository}/actions/runs/{run_id}" if run_id and repository else ""
+    before = event.get("before", "")
+    if before and set(before) == {"0"}:
+        before = ""  # a new branch has no previous tip
+    return CIContext(
+        kind="github",
+        workspace=workspace,
+        api_url=api_url,
+        server_url=server_url,
+        graphql_url=graphql_url,
+        repository=repository,
+        sha=sha,
+        ref_name=ref_name,
+        event_name=env.get("GITHUB_EVENT_NAME", ""),
+        pr_number=pr.get("number") or None,
+        base_ref=env.get("GITHUB_BASE_REF") or pr.get("base", {}).get("ref", ""),
+        before_sha=before,
+        default_branch=(event.get("repository") or {}).get("default_branch", ""),
+        run_id=run_id,
+        run_url=run_url,
+        summary_path=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
+        output_path=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
+        event=event,
+    )
+
+
+def _gitlab(env: Mapping[str, str], workspace: Path) -> CIContext:
+    iid = env.get("CI_MERGE_REQUEST_IID", "")
+    return CIContext(
+        kind="gitlab",
+        workspace=workspace,
+        api_url=env.get("CI_API_V4_URL", "").rstrip("/"),
+        server_url=env.get("CI_SERVER_URL", "").rstrip("/"),
+        repository=env.get("CI_PROJECT_PATH", ""),
+        project_id=env.get("CI_PROJECT_ID", ""),
+        sha=env.get("CI_COMMIT_SHA", ""),
+        ref_name=env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or env.get("CI_COMMIT_REF_NAME", ""),
+        event_name=env.get("CI_PIPELINE_SOURCE", ""),
+        pr_number=int(iid) if iid.isdigit() else None,
+        base_ref=env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", ""),
+        before_sha="" if set(env.get("CI_COMMIT_BEFORE_SHA", "0")) == {"0"} else env.get("CI_COMMIT_BEFORE_SHA", ""),
+        default_branch=env.get("CI_DEFAULT_BRANCH", ""),
+        run_id=env.get("CI_PIPELINE_ID", ""),
+        run_url=env.get("CI_JOB_URL", ""),
+    )

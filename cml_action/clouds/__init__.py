@@ -1,0 +1,1 @@
+"""Cloud providers behind one provisioning interface (see base.Provider); SDKs are imported lazily."""

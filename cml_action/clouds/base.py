@@ -1,0 +1,89 @@
+"""The provisioning interface every cloud implements, in the spirit of one module per cloud.
+
+The orchestrator (runners.launch) owns the fallback order over zones, types and spot/on-demand; a
+provider only tries one placement and, when it fails, says how far the failure reaches (`scope`)
+and whether trying again later could help (`transient`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from cml_action.errors import CloudError
+
+Scope = Literal["zone", "region", "type", "cloud"]
+
+TAG_RUNNER = "cml-action-runner"  # runner name; every resource the tool creates carries it
+TAG_EXPIRES = "cml-action-expires"  # ISO-8601 UTC instant after which runner-sweep deletes the VM
+TAG_REPO = "cml-action-repo"
+TAG_LABEL = "cml-action-label"
+
+
+class CapacityError(CloudError):
+    """A placement failed: no capacity, quota, unsupported type here. The orchestrator moves on."""
+
+    def __init__(self, message: str, scope: Scope, transient: bool = False, code: str = "") -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.transient = transient
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Placement:
+    zone: str
+    machine_type: str  # native type
+    spot: bool
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """Everything about the VM except where it lands. Holds no secret: `secret` goes through the provider's
+    secret hand-over (SSM SecureString, GCE guest attribute via metadata... see each provider), never user-data."""
+
+    name: str
+    region: str
+    gpu: str  # generic (t4, a100...) or native accelerator, "none" for CPU
+    gpu_count: int
+    image: str  # "" = provider default for the GPU/CPU case
+    disk_gb: int
+    subnet: str
+    permission_set: str
+    tags: dict[str, str]
+    startup_script: str
+    secret: str = field(repr=False, default="")
+    max_lifetime_s: int = 12 * 3600
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    name: str
+    zone: str
+    state: str  # provider-neutral: pending | running | stopping | stopped | terminated | missing
+    tags: dict[str, str]
+    created_at: datetime | None = None
+    preempted: bool = False
+
+
+class Provider(Protocol):
+    cloud: str
+
+    def zones(self, region: str) -> list[str]: ...
+
+    def native_type(self, generic: str, gpu: str, gpu_count: int) -> str:
+        """Map `s|m|l|xl` (+ gpu) to a native type; a native type passes through unchanged."""
+
+    def create(self, spec: MachineSpec, placement: Placement) -> Instance:
+        """Create one VM (and its secret hand-over). Raises CapacityError for placement failures;
+        anything it created before failing it deletes itself."""
+
+    def find(self, tags: dict[str, str]) -> list[Instance]:
+        """Every VM of this tool whose tags include all of `tags`, in any state but deleted."""
+
+    def state(self, instance: Instance) -> Instance: ...
+
+    def delete(self, instance: Instance) -> None:
+        """Delete the VM and everything created with it (disks, NICs, IPs, secrets, groups). Idempotent."""

@@ -1,0 +1,1 @@
+"""Forges (GitHub, GitLab) behind one small interface: see base.Forge."""
