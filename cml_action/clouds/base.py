@@ -69,12 +69,20 @@ class Instance:
 
 
 class Provider(Protocol):
+    """Each cloud module exposes `from_env(env: Mapping[str, str], region: str) -> Provider`; endpoints are
+    overridable for tests and sovereign clouds: AWS_ENDPOINT_URL, CML_GCP_ENDPOINT, CML_AZURE_ENDPOINT."""
+
     cloud: str
 
     def zones(self, region: str) -> list[str]: ...
 
     def native_type(self, generic: str, gpu: str, gpu_count: int) -> str:
         """Map `s|m|l|xl` (+ gpu) to a native type; a native type passes through unchanged."""
+
+    def secret_snippet(self, spec: MachineSpec) -> str:
+        """Shell lines, run as root on the VM by the startup script, that print the hand-over secret (the
+        JIT config / runner token) to stdout and then destroy it at the source (delete the SSM parameter,
+        the Secret Manager secret...). The secret itself never appears in user-data or metadata."""
 
     def create(self, spec: MachineSpec, placement: Placement) -> Instance:
         """Create one VM (and its secret hand-over). Raises CapacityError for placement failures;
