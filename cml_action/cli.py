@@ -103,6 +103,11 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     except KeyboardInterrupt:
         print("cml-action: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, the traceback on request
+        if environ.get("CML_DEBUG"):
+            raise
+        print(f"cml-action: internal error: {type(exc).__name__}: {exc} (set CML_DEBUG=1 for details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -124,6 +124,12 @@ def _github(env: Mapping[str, str], workspace: Path) -> CIContext:
     if pr.get("head", {}).get("sha"):
         sha = pr["head"]["sha"]  # GITHUB_SHA is the throw-away merge commit on pull_request events
     ref_name = env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME", "")
+    run = event.get("workflow_run") or {}
+    if run.get("head_sha"):
+        # the trusted half of the fork pattern: describe the run that made the report, not this one
+        sha = run["head_sha"]
+        ref_name = run.get("head_branch") or ref_name
+        pr = {"number": (run.get("pull_requests") or [{}])[0].get("number")}
     repository = env.get("GITHUB_REPOSITORY", "")
     run_id = env.get("GITHUB_RUN_ID", "")
     run_url = f"{server_url}/{repository}/actions/runs/{run_id}" if run_id and repository else ""

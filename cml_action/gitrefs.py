@@ -1,0 +1,133 @@
+"""Git plumbing for baselines: which ref to compare with, and file contents at that ref.
+
+Every git call carries `safe.directory=<workspace>` in command scope, so a workspace mounted into the
+container with another owner is trusted without touching anyone's global configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from cml_action.ci.context import CIContext
+
+
+def trusted_env(workspace: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment that makes git trust exactly this workspace (git's command-scope config via env)."""
+    env = dict(os.environ if base is None else base)
+    count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+    env[f"GIT_CONFIG_KEY_{count}"] = "safe.directory"
+    env[f"GIT_CONFIG_VALUE_{count}"] = str(workspace.resolve())
+    env["GIT_CONFIG_COUNT"] = str(count + 1)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    return env
+
+
+def git(workspace: Path, *args: str, check: bool = False, binary: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", *args],
+        cwd=workspace,
+        env=trusted_env(workspace),
+        capture_output=True,
+        text=not binary,
+        check=check,
+    )
+
+
+def is_repo(workspace: Path) -> bool:
+    return git(workspace, "rev-parse", "--git-dir").returncode == 0
+
+
+def head_sha(workspace: Path) -> str:
+    out = git(workspace, "rev-parse", "HEAD")
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def current_branch(workspace: Path) -> str:
+    out = git(workspace, "rev-parse", "--abbrev-ref", "HEAD")
+    name = out.stdout.strip() if out.returncode == 0 else ""
+    return "" if name == "HEAD" else name
+
+
+@dataclass(frozen=True)
+class Baseline:
+    ref: str  # what the user sees ("main", "origin/main", a sha)
+    sha: str  # resolved commit
+    label: str  # short name for table headers
+
+
+def _verify(workspace: Path, ref: str) -> str:
+    out = git(workspace, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def _fetch(workspace: Path, what: str, dest: str | None = None) -> None:
+    """Shallow checkouts (actions/checkout's default) lack the base branch: fetch just its tip."""
+    refspec = f"+{what}:{dest}" if dest else what
+    git(workspace, "fetch", "--no-tags", "--depth=1", "origin", refspec)
+
+
+def resolve_baseline(option: str, ctx: CIContext, workspace: Path) -> tuple[Baseline | None, str]:
+    """Pick the ref to compare with. Returns (baseline or None, warning text or "")."""
+    if option.strip().lower() == "none" or not is_repo(workspace):
+        return None, ""
+    candidates: list[tuple[str, str | None, str | None]] = []  # (ref, fetch what, fetch into)
+    if option:
+        candidates.append((option, option, None))
+        candidates.append((f"origin/{option}", f"refs/heads/{option}", f"refs/remotes/origin/{option}"))
+    elif ctx.pr_number and ctx.base_ref:
+        base = ctx.base_ref
+        candidates.append((f"origin/{base}", f"refs/heads/{base}", f"refs/remotes/origin/{base}"))
+        candidates.append((base, None, None))
+    else:
+        branch = ctx.ref_name or current_branch(workspace)
+        default = ctx.default_branch or _guess_default_branch(workspace)
+        if default and branch and branch != default:
+            candidates.append((f"origin/{default}", f"refs/heads/{default}", f"refs/remotes/origin/{default}"))
+            candidates.append((default, None, None))
+        elif ctx.before_sha:
+            # a push to the default branch: comparing with itself says nothing, so compare with the previous tip
+            candidates.append((ctx.before_sha, ctx.before_sha, None))
+        elif ctx.kind != "local" and ctx.sha:
+            candidates.append((f"{ctx.sha}~1", None, None))
+        else:
+            candidates.append(("HEAD", None, None))  # local: working tree vs the last commit
+    for ref, fetch_what, fetch_into in candidates:
+        sha = _verify(workspace, ref)
+        if not sha and fetch_what:
+            _fetch(workspace, fetch_what, fetch_into)
+            sha = _verify(workspace, ref)
+        if sha:
+            label = ref.removeprefix("origin/")
+            if len(label) == 40 and all(c in "0123456789abcdef" for c in label):
+                label = label[:7]
+            return Baseline(ref=ref, sha=sha, label=label), ""
+    wanted = candidates[0][0] if candidates else option
+    if wanted == "HEAD":
+        return None, ""  # a local folder without commits: nothing to compare with, nothing to warn about
+    return None, f"baseline {wanted!r} was not found (is the checkout shallow without access to origin?); no comparison"
+
+
+def _guess_default_branch(workspace: Path) -> str:
+    out = git(workspace, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+    if out.returncode == 0 and out.stdout.strip():
+        return out.stdout.strip().removeprefix("origin/")
+    for name in ("main", "master"):
+        if _verify(workspace, name):
+            return name
+    return ""
+
+
+def show(workspace: Path, sha: str, rel_path: str) -> bytes | None:
+    """Contents of a workspace-relative file at a commit, or None when it did not exist there."""
+    out = git(workspace, "show", f"{sha}:./{rel_path}", binary=True)
+    return out.stdout if out.returncode == 0 else None
+
+
+def changed_files(workspace: Path, sha: str) -> list[str]:
+    """Workspace-relative files that differ between the baseline commit and the working tree."""
+    out = git(workspace, "diff", "--name-only", "--relative", sha, "--")
+    return out.stdout.split() if out.returncode == 0 else []

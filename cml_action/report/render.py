@@ -1,0 +1,221 @@
+"""Markdown for a reviewer who has ten seconds: verdict and headline first, details below, long parts folded."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from cml_action.ci.context import CIContext
+from cml_action.gitrefs import Baseline
+from cml_action.metrics import MetricRow, Value, numeric, same
+from cml_action.report.model import Section
+from cml_action.train import TrainResult
+from cml_action.workspace_files import Refused
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # relative to the report file's folder
+    caption: str = ""
+
+
+@dataclass
+class ReportData:
+    title: str
+    ctx: CIContext
+    sha: str = ""
+    branch: str = ""
+    baseline: Baseline | None = None
+    training: TrainResult | None = None
+    metrics: list[MetricRow] = field(default_factory=list)
+    params: list[MetricRow] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    gates_status: str = "none"  # passed | failed | none
+    gates_markdown: str = ""
+    headline: str = ""
+    sections: list[Section] = field(default_factory=list)  # notebooks, TensorBoard, the user's own markdown...
+    warnings: list[str] = field(default_factory=list)
+
+
+def fmt(value: Value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.6g}"
+    return str(value)
+
+
+def change(head: Value, base: Value) -> str:
+    h, b = numeric(head), numeric(base)
+    if head is None and base is not None:
+        return "removed"
+    if base is None and head is not None:
+        return "new"
+    if h is None or b is None:
+        return "" if same(head, base) else "changed"
+    if math.isnan(h) or math.isnan(b):
+        return "" if same(head, base) else "NaN"
+    delta = h - b
+    if delta == 0:
+        return "="
+    arrow = "▲" if delta > 0 else "▼"
+    pct = f" ({delta / abs(b) * 100:+.2f}%)" if b != 0 else ""
+    return f"{arrow} {delta:+.4g}{pct}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _key_names(rows: list[MetricRow]) -> dict[tuple[str, str], str]:
+    several = len({r.file for r in rows}) > 1
+    return {(r.file, r.key): f"{r.file}: {r.key}" if several else r.key for r in rows}
+
+
+def metrics_table(rows: list[MetricRow], baseline_label: str | None) -> str:
+    names = _key_names(rows)
+    if baseline_label is None:
+        lines = ["| Metric | Value |", "|---|--:|"]
+        lines += [f"| {_cell(names[(r.file, r.key)])} | {_cell(fmt(r.head))} |" for r in rows]
+        return "\n".join(lines)
+    lines = [f"| Metric | {_cell(baseline_label)} | head | Change |", "|---|--:|--:|--:|"]
+    for r in rows:
+        lines.append(f"| {_cell(names[(r.file, r.key)])} | {_cell(fmt(r.base))} | {_cell(fmt(r.head))} | {change(r.head, r.base)} |")
+    return "\n".join(lines)
+
+
+def params_table(rows: list[MetricRow], baseline_label: str | None) -> str:
+    """Changed parameters first (they explain the metric changes), unchanged ones folded when many."""
+    names = _key_names(rows)
+    if baseline_label is None:
+        lines = ["| Parameter | Value |", "|---|---|"]
+        lines += [f"| {_cell(names[(r.file, r.key)])} | {_cell(fmt(r.head))} |" for r in rows]
+        return "\n".join(lines)
+    changed = [r for r in rows if r.changed]
+    unchanged = [r for r in rows if not r.changed]
+    head = [f"| Parameter | {_cell(baseline_label)} | head |", "|---|---|---|"]
+    body = [f"| **{_cell(names[(r.file, r.key)])}** | {_cell(fmt(r.base))} | **{_cell(fmt(r.head))}** |" for r in changed]
+    rest = [f"| {_cell(names[(r.file, r.key)])} | {_cell(fmt(r.base))} | {_cell(fmt(r.head))} |" for r in unchanged]
+    if len(rest) <= 10 or not changed:
+        return "\n".join(head + body + rest)
+    table = "\n".join(head + body)
+    folded = "\n".join(head + rest)
+    return f"{table}\n\n<details><summary>{len(rest)} unchanged parameters</summary>\n\n{folded}\n\n</details>"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {s:02d}s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h {m:02d}m"
+
+
+def headline_row(data: ReportData) -> MetricRow | None:
+    if not data.metrics:
+        return None
+    if data.headline:
+        for r in data.metrics:
+            if data.headline in (r.key, f"{r.file}:{r.key}"):
+                return r
+    return data.metrics[0]
+
+
+def summary_line(data: ReportData) -> str:
+    parts: list[str] = []
+    if data.training is not None and not data.training.ok:
+        parts.append(f"❌ **training failed** (exit {data.training.exit_code})")
+    if data.gates_status == "passed":
+        parts.append("✅ **gates passed**")
+    elif data.gates_status == "failed":
+        parts.append("❌ **gates failed**")
+    row = headline_row(data)
+    if row is not None:
+        text = f"**{row.key}** {fmt(row.head)}"
+        if data.baseline is not None and row.base is not None:
+            text += f" ({change(row.head, row.base)} vs {data.baseline.label})"
+        parts.append(text)
+    if data.ctx.run_url:
+        parts.append(f"[full report]({data.ctx.run_url})")
+    return " · ".join(parts)
+
+
+def context_line(data: ReportData) -> str:
+    bits: list[str] = []
+    if data.sha:
+        bits.append(f"commit `{data.sha[:7]}`")
+    if data.branch:
+        bits.append(f"on `{data.branch}`")
+    if data.baseline is not None:
+        bits.append(f"vs `{data.baseline.label}` (`{data.baseline.sha[:7]}`)")
+    else:
+        bits.append("no baseline")
+    if data.ctx.run_url:
+        bits.append(f"[run]({data.ctx.run_url})")
+    if data.training is not None:
+        bits.append(f"trained in {_duration(data.training.duration_s)}")
+        if data.training.hardware:
+            bits.append(data.training.hardware)
+    return " · ".join(bits)
+
+
+def render(data: ReportData) -> str:
+    """The full report. Image references stay local paths; the publisher uploads and rewrites them."""
+    out: list[str] = [f"## {data.title}", ""]
+    summary = summary_line(data)
+    if summary:
+        out += [summary, ""]
+    out += [f"<sub>{context_line(data)}</sub>", ""]
+    for warning in data.warnings:
+        out += [f"> ⚠️ {warning}", ""]
+    if data.training is not None and not data.training.ok:
+        log = "\n".join(data.training.tail) or "(no output)"
+        fence = "````" if "```" in log else "```"
+        out += [
+            f"**Training failed**: `{_cell(data.training.command)}` exited with code {data.training.exit_code} "
+            f"after {_duration(data.training.duration_s)}.",
+            "",
+            f"<details><summary>Last {len(data.training.tail)} log lines</summary>",
+            "",
+            f"{fence}text\n{log}\n{fence}",
+            "",
+            "</details>",
+            "",
+        ]
+    if data.gates_markdown:
+        out += ["### Quality gates", "", data.gates_markdown, ""]
+    label = data.baseline.label if data.baseline is not None else None
+    if data.metrics:
+        out += ["### Metrics", "", metrics_table(data.metrics, label), ""]
+    if data.params:
+        out += ["### Parameters", "", params_table(data.params, label), ""]
+    if data.figures or data.refused:
+        out += ["### Plots", ""]
+        for fig in data.figures:
+            alt = _cell(fig.path.rsplit("/", 1)[-1])
+            out += [f"![{alt}]({fig.path})", ""]
+            if fig.caption:
+                out += [f"<sub>{fig.caption}</sub>", ""]
+        for refused in data.refused:
+            out += [f"> ⚠️ `{_cell(refused.path)}` was not included: {refused.reason}.", ""]
+    for section in data.sections:
+        out += _section(section)
+    out += ["---", "<sub>Generated by cml-action</sub>", ""]
+    return "\n".join(out)
+
+
+def _section(section: Section) -> list[str]:
+    if section.collapsible:
+        open_attr = " open" if section.open else ""
+        return [f"<details{open_attr}><summary><b>{section.title}</b></summary>", "", section.body, "", "</details>", ""]
+    return [f"### {section.title}", "", section.body, ""] if section.title else [section.body, ""]
