@@ -15,6 +15,7 @@ from cml_action.errors import UserError
 Kind = Literal["str", "bool", "list", "int", "lines"]
 
 REPORT_COMMANDS = ("run", "report", "publish")
+BUILD_COMMANDS = ("run", "report")  # commands that build a report (publish posts one as is)
 RUNNER_COMMANDS = ("runner-launch", "runner-teardown", "runner-sweep")
 COMMANDS = REPORT_COMMANDS + RUNNER_COMMANDS
 
@@ -36,19 +37,22 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     # --- the core loop -------------------------------------------------------------------------
     Option("run", "Shell command that trains (run in the workspace, output streamed live).", commands=("run",)),
-    Option("metrics", "Metric files (JSON, YAML, CSV, TSV) or globs, separated by spaces or newlines.", kind="list"),
-    Option("params", "Parameter files (YAML, JSON, TOML-free key/values) or globs.", kind="list"),
+    Option("metrics", "Metric files (JSON, YAML, CSV, TSV) or globs, separated by spaces or newlines.", kind="list",
+           commands=BUILD_COMMANDS),
+    Option("params", "Parameter files (YAML, JSON, TOML, CSV) or globs.", kind="list", commands=BUILD_COMMANDS),
     Option(
         "plots",
         "Images to embed and data files (CSV/TSV/JSON) to plot, or globs; a data file may carry options "
         "on its line: `loss.csv x=epoch y=loss,val_loss title=\"Loss\"`.",
         kind="lines",
+        commands=BUILD_COMMANDS,
     ),
     Option("report", "A markdown file of yours to include; with `command: publish`, a report folder or file posted as is."),
     Option(
         "baseline",
-        "Git ref to compare with. Default: the pull request's base branch; on a push, the previous tip; "
-        "else the default branch. `none` disables comparison.",
+        "Git ref to compare with. Default: the pull request's base branch; on a push to the default branch, "
+        "the previous tip; else the default branch. `none` disables comparison.",
+        commands=BUILD_COMMANDS,
     ),
     Option("target", "Where to post: `auto`, `pr`, `commit`, `issue:N` or `none`.", default="auto"),
     Option("title", "Report heading, and the key of the sticky comment (one comment per title).", default="CML report"),
@@ -57,14 +61,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("token", "Token for the forge API. GitLab: a token with `api` scope in CML_TOKEN.", action_default="${{ github.token }}",
            commands=COMMANDS),
     Option("assets-branch", "Branch of this repository that stores report images.", default="cml-assets"),
-    Option("output-dir", "Folder for the report file and rendered images.", default="cml-report"),
+    Option("output-dir", "Folder for the report file and rendered images.", default="cml-report", commands=BUILD_COMMANDS),
     # --- reports that decide -----------------------------------------------------------------
-    Option("gates", "Quality gates, one rule a line: `accuracy >= baseline - 0.005`.", kind="lines"),
-    Option("gates-missing", "When a gate's metric or baseline is missing: `fail` or `skip`.", default="fail"),
+    Option("gates", "Quality gates, one rule a line: `accuracy >= baseline - 0.005`.", kind="lines",
+           commands=BUILD_COMMANDS),
+    Option("gates-missing", "When a gate's metric or baseline is missing: `fail` or `skip`.", default="fail", commands=BUILD_COMMANDS),
     Option("fail-on-gate", "Exit non-zero when a gate fails (false: report only).", default="true", kind="bool"),
-    Option("headline", "The metric shown in the summary line (default: the first metric)."),
-    Option("tensorboard", "TensorBoard log directory whose scalars are plotted."),
-    Option("notebook-diff", "Add a diff of notebooks changed since the baseline.", default="true", kind="bool"),
+    Option("headline", "The metric shown in the summary line (default: the first metric).", commands=BUILD_COMMANDS),
+    Option("tensorboard", "TensorBoard log directory whose scalars are plotted.", commands=BUILD_COMMANDS),
+    Option("notebook-diff", "Add a diff of notebooks changed since the baseline.", default="true", kind="bool",
+           commands=BUILD_COMMANDS),
     Option("dvc-pull", "Run `dvc pull` before training.", default="false", kind="bool", commands=("run",)),
     Option("dvc-repro", "Run `dvc repro` when `run` is empty.", default="false", kind="bool", commands=("run",)),
     Option("dvc-push", "Run `dvc push` after training.", default="false", kind="bool", commands=("run",)),
