@@ -29,6 +29,7 @@ from cml_action.workspace_files import Refused, check, expand
 
 META_FILE = "report.json"
 REPORT_FILE = "report.md"
+SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
 
 
 def _workspace(args: argparse.Namespace) -> Path:
@@ -330,8 +331,11 @@ def _post(
     for warning in warnings:
         ctx.warning(warning)
     if ctx.summary_path is not None:
+        from cml_action.report.shorten import shorten
+
+        summary, _ = shorten(published.summary, SUMMARY_LIMIT, str(report_path.name))
         with open(ctx.summary_path, "a", encoding="utf-8") as fh:
-            fh.write(published.summary + "\n")
+            fh.write(summary + "\n")
     if ctx.kind == "gitlab":
         with ctx.group(f"Report: {meta.get('title') or args.title}"):
             print(published.summary)
