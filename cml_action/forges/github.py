@@ -157,11 +157,18 @@ class GitHubForge:
         return data.get("data") or {}
 
     def _tip(self) -> tuple[str, str] | None:
-        data = self._graphql(
-            self._TIP,
-            {"owner": self.ctx.owner, "name": self.ctx.repo_name, "ref": f"refs/heads/{self.assets_branch}"},
-            "read the assets branch",
-        )
+        """The assets branch's tip (oid, message). A read, so a failing server is simply asked again."""
+        variables = {"owner": self.ctx.owner, "name": self.ctx.repo_name, "ref": f"refs/heads/{self.assets_branch}"}
+        for attempt in range(ATTEMPTS):
+            try:
+                data = self._graphql(self._TIP, variables, "read the assets branch")
+                break
+            except PermissionDenied:
+                raise
+            except ForgeError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                time.sleep(_backoff() * 2**attempt)
         ref = (data.get("repository") or {}).get("ref")
         if not ref:
             return None
