@@ -84,12 +84,20 @@ class Provider(Protocol):
         JIT config / runner token) to stdout and then destroy it at the source (delete the SSM parameter,
         the Secret Manager secret...). The secret itself never appears in user-data or metadata."""
 
+    def poweroff_snippet(self, spec: MachineSpec) -> str:
+        """Shell lines, run as root on the VM, that make the machine go away for good, billing included.
+        AWS: `shutdown -h now` (the instance is created with shutdown behaviour `terminate`). GCP and Azure: a guest
+        shutdown only stops the VM (disks still billed), so the VM deletes itself (its instance / its resource group)
+        through the cloud API with its own narrowly scoped identity, then shuts down as a last resort."""
+
     def create(self, spec: MachineSpec, placement: Placement) -> Instance:
         """Create one VM (and its secret hand-over). Raises CapacityError for placement failures;
         anything it created before failing it deletes itself."""
 
     def find(self, tags: dict[str, str]) -> list[Instance]:
-        """Every VM of this tool whose tags include all of `tags`, in any state but deleted."""
+        """Every VM of this tool whose tags include all of `tags`, in any state but deleted. Leftovers of a launch
+        that failed half-way (an Azure resource group or an SSM parameter without a VM) come back as instances in
+        state `missing`, so teardown and sweep delete them too."""
 
     def state(self, instance: Instance) -> Instance: ...
 
