@@ -1,0 +1,110 @@
+"""The runner-launch / runner-teardown / runner-sweep commands: CLI arguments in, outputs and one-line logs out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Mapping
+
+from cml_action.ci.context import CIContext, detect
+from cml_action.clouds import open_provider
+from cml_action.errors import EXIT_OK, UserError
+from cml_action.forges import find_token
+from cml_action.options import parse_duration
+from cml_action.runners.launch import LaunchRequest, launch, poll_interval
+from cml_action.runners.registry import RunnerRegistry
+from cml_action.runners.sweep import sweep
+from cml_action.runners.teardown import teardown
+
+BOOT_GRACE_S = 20 * 60
+
+
+def _log(message: str) -> None:
+    print(f"cml-action: {message}", flush=True)
+
+
+def _context(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[CIContext, str]:
+    ctx = detect(env, Path(args.workdir).resolve())
+    if ctx.kind == "local":
+        raise UserError("runner commands need a forge: set GITHUB_REPOSITORY (and GITHUB_API_URL on GitHub Enterprise) "
+                        "or run inside GitLab CI")
+    token, _ = find_token(ctx, args.token, env)
+    if not token:
+        hint = "a PAT or GitHub App token with administration: write" if ctx.kind == "github" else \
+            "a token with the create_runner scope in CML_TOKEN"
+        raise UserError(f"runner commands need a token: pass --token with {hint}")
+    ctx.mask(token)
+    return ctx, token
+
+
+def _registry(ctx: CIContext, token: str, env: Mapping[str, str]) -> RunnerRegistry:
+    backoff = float(env.get("CML_RETRY_BACKOFF", "1") or 1)
+    if ctx.kind == "github":
+        from cml_action.runners.github_registry import GitHubRunnerRegistry
+
+        return GitHubRunnerRegistry(ctx.api_url, ctx.repository, token, backoff=backoff)
+    from cml_action.runners.gitlab_registry import GitLabRunnerRegistry
+
+    return GitLabRunnerRegistry(ctx, token)
+
+
+def _tags(items: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--cloud-tags: expected key=value, got {item!r}")
+        tags[key] = value
+    return tags
+
+
+def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    idle = parse_duration("runner-idle-timeout", args.runner_idle_timeout)
+    lifetime = parse_duration("runner-max-lifetime", args.runner_max_lifetime)
+    boot = parse_duration("runner-boot-timeout", args.runner_boot_timeout)
+    if args.cloud_gpu_count < 1:
+        raise UserError("--cloud-gpu-count must be at least 1")
+    if args.cloud_disk_size < 10:
+        raise UserError("--cloud-disk-size must be at least 10 (GB)")
+    ctx, token = _context(args, env)
+    provider = open_provider(args.cloud, env, args.cloud_region)
+    request = LaunchRequest(
+        cloud=args.cloud.lower(), region=args.cloud_region, repository=ctx.repository, forge=ctx.kind,
+        forge_url=ctx.server_url, zones=tuple(args.cloud_zone), types=tuple(args.cloud_type) or ("m",),
+        gpu=args.cloud_gpu.lower(), gpu_count=args.cloud_gpu_count, spot=args.cloud_spot,
+        spot_fallback=args.cloud_spot_fallback, image=args.cloud_image, disk_gb=args.cloud_disk_size,
+        subnet=args.cloud_subnet, permission_set=args.cloud_permission_set, tags=_tags(args.cloud_tags),
+        labels=tuple(args.runner_labels), idle_timeout_s=idle, max_lifetime_s=lifetime, boot_timeout_s=boot,
+        poll_s=poll_interval(env),
+    )
+    launched = launch(provider, _registry(ctx, token, env), request, _log)
+    ctx.set_outputs({"runner-label": launched.label, "runner-name": launched.name,
+                     "instance-ids": " ".join(i.id for i in launched.instances)})
+    print(f"cml-action: runner {launched.name} is online; use runs-on: [self-hosted, {launched.label}]")
+    return EXIT_OK
+
+
+def teardown_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    ctx, token = _context(args, env)
+    label = (args.runner_label or "").strip()
+    provider = open_provider(args.cloud, env, args.cloud_region)
+    run_id = ctx.run_id
+    run = ctx.event.get("workflow_run") if ctx.event else None
+    if run and run.get("id"):
+        run_id = str(run["id"])  # the workflow_run companion re-runs the run that was preempted
+    result = teardown(provider, _registry(ctx, token, env), label, retry_on_preemption=args.retry_on_preemption,
+                      run_id=run_id, log=_log)
+    if result.preempted and not args.retry_on_preemption:
+        ctx.warning(f"the VM of {label} was preempted while the job ran; set retry-on-preemption: true to re-run it")
+    return EXIT_OK
+
+
+def sweep_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    ctx, token = _context(args, env)
+    provider = open_provider(args.cloud, env, args.cloud_region)
+    grace = int(env.get("CML_SWEEP_GRACE", BOOT_GRACE_S))
+    result = sweep(provider, _registry(ctx, token, env), cloud=args.cloud.lower(), repository=ctx.repository,
+                   grace_s=grace, log=_log)
+    print(f"cml-action: swept {len(result.instances)} VM(s) and {len(result.runners)} runner(s)", file=sys.stdout)
+    return EXIT_OK
