@@ -73,6 +73,10 @@ class GitHubForge:
             per_page=100,
             timeout=30,
             lazy=True,
+            # PyGithub spaces requests (0.25 s, 1 s between writes) by default; a report makes at most a
+            # handful of requests and honours Retry-After, so the pacing would only add seconds
+            seconds_between_requests=None,
+            seconds_between_writes=None,
         )
         self._repo = self._gh.get_repo(ctx.repository, lazy=True)
 

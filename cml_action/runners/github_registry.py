@@ -26,7 +26,8 @@ class GitHubRunnerRegistry:
 
         from cml_action.forges.github import _make_retry
 
-        self._gh = Github(base_url=api_url, auth=Auth.Token(token), retry=_make_retry(), timeout=30, lazy=True)
+        self._gh = Github(base_url=api_url, auth=Auth.Token(token), retry=_make_retry(), timeout=30, lazy=True,
+                          seconds_between_requests=None, seconds_between_writes=None)
         self._base = f"/repos/{repository}/actions"
         self._backoff = backoff
 
