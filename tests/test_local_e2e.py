@@ -33,7 +33,7 @@ def test_bad_inputs_are_one_line_errors_with_exit_2(tmp_path: Path):
     (repo / "broken.json").write_text('{"a": 1,,}')
     cases = {
         ("--metrics", "missing.json"): "missing.json: file not found",
-        ("--metrics", "broken.json"): "broken.json: invalid JSON at line 1 column 10",
+        ("--metrics", "broken.json"): "broken.json: invalid JSON at line 1 column 9",
         ("--target", "somewhere"): "unknown target 'somewhere'",
         ("--update", "maybe"): "--update: expected true or false",
     }

@@ -431,12 +431,12 @@ class GitHubStandIn(StandIn):
             return Response(401, {"message": "Bad credentials"})
         standin = self
 
-        def repository(info: Any, owner: str, name: str) -> dict | None:
+        def repository(info: Any, owner: str, name: str, **_: Any) -> dict | None:
             repo = standin.repos.get(f"{owner}/{name}")
             if repo is None:
                 return None
 
-            def ref(info: Any, qualifiedName: str) -> dict | None:  # noqa: N803 - GraphQL's argument name
+            def ref(info: Any, qualifiedName: str, **_: Any) -> dict | None:  # noqa: N803 - GraphQL's argument name
                 sha = repo.refs.get(qualifiedName)
                 if sha is None:
                     return None
@@ -445,7 +445,7 @@ class GitHubStandIn(StandIn):
 
             return {"nameWithOwner": repo.full_name, "ref": ref}
 
-        def create_commit_on_branch(info: Any, input: dict) -> dict:  # noqa: A002 - GraphQL's argument name
+        def create_commit_on_branch(info: Any, input: dict, **_: Any) -> dict:  # noqa: A002 - GraphQL's argument name
             if not standin.allowed(request, "contents", "write"):
                 raise Refusal("FORBIDDEN", "Resource not accessible by integration")
             branch = input["branch"]
