@@ -45,7 +45,7 @@ def env_for(gh: GitHubStandIn, repo: Path, tmp: Path, head: str) -> dict[str, st
 
 def once(repo: Path, env: dict[str, str], target: str) -> float:
     args = ["report", "--workdir", str(repo), "--metrics", "metrics.json", "--params", "params.yaml",
-            "--plots", "confusion_matrix.png importance.png", "--notebook-diff", "false", "--target", target]
+            "--plots", "confusion_matrix.png importance.png", "--notebook-diff", "false", "--target", target, "--token", TOKEN]
     started = time.perf_counter()
     devnull = open(os.devnull, "w")
     saved = sys.stdout
