@@ -19,6 +19,7 @@ MAX_LINES = 400  # per notebook; a reviewer opens the notebook itself for more
 
 def _strip(notebook: Any) -> Any:
     for cell in notebook.get("cells", []):
+        cell.pop("id", None)  # ids churn when cells are re-created; they are not content
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
@@ -42,7 +43,7 @@ def _diff_text(before: Any, after: Any) -> str:
     if not diff:
         return ""
     out = io.StringIO()
-    pretty_print_diff(before, diff, "nb", PrettyPrintConfig(out=out, use_color=False, use_git=False, use_diff=True))
+    pretty_print_diff(before, diff, "nb", PrettyPrintConfig(out=out, use_color=False, use_git=False, use_diff=False))
     return out.getvalue()
 
 

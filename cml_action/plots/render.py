@@ -149,7 +149,7 @@ def _line(ax: Any, spec: PlotSpec, rel: str, head: Any, base: Any) -> str:
         color = f"C{i}" if multi else HEAD
         if base is not None and y in base.columns and (x is None or x in base.columns):
             bx, by, _ = _series(base, x, y)
-            ax.plot(bx, by, color=BASE if not multi else color, linestyle="--", linewidth=1.2, alpha=0.9,
+            ax.plot(bx, by, color=BASE if not multi else color, linestyle="--", linewidth=1.4,
                     label=f"{y} (baseline)" if multi else "baseline")
         hx, hy, n = _series(head, x, y)
         ax.plot(hx, hy, color=color, linewidth=1.5, label=f"{y}" + (" (head)" if base is not None else "")

@@ -1,0 +1,67 @@
+"""TensorBoard scalars as report plots, read with TensorBoard's own event reader (no tensorboard.dev link).
+
+Each run directory under the log directory is one line; each scalar tag is one plot, runs overlaid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cml_action.errors import UserError
+from cml_action.plots.decimate import min_max
+from cml_action.plots.render import DPI, SIZE, RenderedPlot
+
+MAX_TAGS = 24
+
+
+def _runs(logdir: Path) -> dict[str, Path]:
+    runs = {}
+    for events in sorted(logdir.rglob("events.out.tfevents.*")):
+        run = events.parent
+        runs[run.relative_to(logdir).as_posix() or "."] = run
+    return runs
+
+
+def scalar_plots(logdir: Path, out_dir: Path) -> list[RenderedPlot]:
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+    except ImportError:
+        raise UserError("TensorBoard logs need the tensorboard package: pip install 'cml-action[tensorboard]'") from None
+    runs = _runs(logdir)
+    if not runs:
+        raise UserError(f"{logdir.name}: no TensorBoard event files (events.out.tfevents.*) found")
+    series: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    for name, path in runs.items():
+        acc = EventAccumulator(str(path), size_guidance={SCALARS: 0})  # 0 = keep every point
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            events = acc.Scalars(tag)
+            series.setdefault(tag, {})[name] = ([e.step for e in events], [e.value for e in events])
+    if not series:
+        raise UserError(f"{logdir.name}: the event files hold no scalars")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = []
+    for index, tag in enumerate(sorted(series)[:MAX_TAGS]):
+        fig, ax = plt.subplots(figsize=SIZE, dpi=DPI)
+        for i, (run, (steps, values)) in enumerate(sorted(series[tag].items())):
+            xs, ys = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+            keep = min_max(ys)
+            ax.plot(xs[keep], ys[keep], color=f"C{i}", label=run)
+        ax.set_title(tag)
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+        if len(series[tag]) > 1:
+            ax.legend(loc="best")
+        image = out_dir / f"{index:02d}-{tag.replace('/', '_')}.png"
+        fig.tight_layout()
+        fig.savefig(image, format="png", metadata={"Software": None})
+        plt.close(fig)
+        runs_text = ", ".join(sorted(series[tag]))
+        plots.append(RenderedPlot(f"{logdir.name}:{tag}", image, f"TensorBoard scalar `{tag}` (runs: {runs_text})"))
+    return plots
