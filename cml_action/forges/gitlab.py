@@ -1,0 +1,189 @@
+"""GitLab (gitlab.com and self-managed) through python-gitlab, behind the same Forge interface as GitHub.
+
+Differences the publisher never sees: images go to the project's uploads (one request each, linked with
+the markdown GitLab returns); merge request notes are the sticky comment (notes come newest first, 20 a
+page, so every page is searched); commit comments cannot be edited, so a new one is posted and we say so.
+CI_JOB_TOKEN cannot write notes: a 401/403 names the token to create instead.
+
+Never twice: python-gitlab's own retry of transient errors would replay POSTs, so it is off; 429 (never
+processed) is retried through `obey_rate_limit`, and after a failed create we look for the one-off marker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any, Callable, TypeVar
+
+from cml_action.ci.context import CIContext
+from cml_action.errors import ForgeError, PermissionDenied, UserError
+from cml_action.forges.base import Destination, Image, Posted, Target
+
+T = TypeVar("T")
+ATTEMPTS = 4
+TOKEN_HINT = ("a project access token (role Reporter or higher, scope `api`) stored as a masked CI/CD variable "
+              "CML_TOKEN; CI_JOB_TOKEN cannot write notes")
+
+
+def _backoff() -> float:
+    try:
+        return float(os.environ.get("CML_RETRY_BACKOFF", "1"))
+    except ValueError:
+        return 1.0
+
+
+def server_from_api(api_url: str) -> str:
+    return api_url[: -len("/api/v4")] if api_url.endswith("/api/v4") else api_url
+
+
+class GitLabForge:
+    name = "gitlab"
+    body_limit = 1_000_000
+
+    def __init__(self, ctx: CIContext, token: str, token_source: str = "") -> None:
+        import gitlab
+
+        if not ctx.api_url or not ctx.project_id:
+            raise UserError("CI_API_V4_URL and CI_PROJECT_ID are not set: cannot post to GitLab")
+        self.ctx = ctx
+        self.job_token = token_source == "CI_JOB_TOKEN"
+        auth = {"job_token": token} if self.job_token else {"private_token": token}
+        # 429 is honoured per request (python-gitlab's obey_rate_limit default, Retry-After); 5xx is ours to handle
+        self._gl = gitlab.Gitlab(server_from_api(ctx.api_url), retry_transient_errors=False, timeout=30, **auth)
+        self._project = self._gl.projects.get(ctx.project_id, lazy=True)
+
+    # --- errors ---------------------------------------------------------------------------------
+    def _denied(self, what: str) -> PermissionDenied:
+        return PermissionDenied(f"the token may not {what}: use {TOKEN_HINT}", "api scope (CML_TOKEN)")
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        from gitlab.exceptions import GitlabError
+
+        for attempt in range(ATTEMPTS):
+            try:
+                return fn()
+            except GitlabError as exc:
+                code = getattr(exc, "response_code", None) or 0
+                if code in (401, 403):
+                    raise self._denied(what) from None
+                if code >= 500 and attempt < ATTEMPTS - 1:
+                    time.sleep(_backoff() * 2**attempt)  # only reads go through here: safe to ask again
+                    continue
+                raise ForgeError(f"GitLab failed to {what}: {code or ''} {exc.error_message}".strip()) from None
+        raise ForgeError(f"GitLab failed to {what}")  # pragma: no cover
+
+    def _create(self, what: str, create: Callable[[], T], landed: Callable[[], T | None]) -> T:
+        """A write that may have landed even when its response was lost: look before trying again."""
+        from gitlab.exceptions import GitlabError
+
+        for attempt in range(ATTEMPTS):
+            try:
+                return create()
+            except GitlabError as exc:
+                code = getattr(exc, "response_code", None) or 0
+                if code in (401, 403):
+                    raise self._denied(what) from None
+                if code < 500 or attempt == ATTEMPTS - 1:
+                    raise ForgeError(f"GitLab failed to {what}: {code} {exc.error_message}".strip()) from None
+            found = landed()
+            if found is not None:
+                return found
+            time.sleep(_backoff() * 2**attempt)
+        raise ForgeError(f"GitLab failed to {what}")  # pragma: no cover
+
+    # --- targets --------------------------------------------------------------------------------
+    def resolve(self, target: Target) -> list[Destination]:
+        if target.kind == "none":
+            return []
+        if target.kind == "issue":
+            return [Destination("issue", target.number)]
+        if target.kind == "pr" and target.number:
+            return [Destination("pr", target.number)]
+        if target.kind == "commit":
+            return [Destination("commit", sha=self.ctx.sha)]
+        mrs = [self.ctx.pr_number] if self.ctx.pr_number else self._open_mrs_for(self.ctx.sha)
+        if mrs:
+            return [Destination("pr", n) for n in mrs]
+        if target.kind == "pr":
+            raise UserError(f"target pr: no open merge request has commit {self.ctx.sha[:7]} as its head")
+        return [Destination("commit", sha=self.ctx.sha)]
+
+    def _open_mrs_for(self, sha: str) -> list[int]:
+        if not sha:
+            return []
+        commit = self._project.commits.get(sha, lazy=True)
+        mrs = self._call("list merge requests of the commit", lambda: commit.merge_requests())
+        return [mr["iid"] for mr in mrs if mr.get("state") == "opened" and mr.get("sha") in (sha, None)]
+
+    # --- images ---------------------------------------------------------------------------------
+    def upload_images(self, images: list[Image]) -> dict[str, str]:
+        urls = {}
+        for image in images:
+            name = os.path.basename(image.rel)
+            data = image.path.read_bytes()
+            # an upload is harmless to repeat (a new secret path); no lookup needed after a lost response
+            uploaded = self._create(f"upload image {name}", lambda: self._project.upload(name, filedata=data),
+                                    lambda: None)
+            urls[image.rel] = uploaded["url"]
+        return urls
+
+    # --- notes ----------------------------------------------------------------------------------
+    def _manager(self, dest: Destination) -> Any:
+        if dest.kind == "pr":
+            return self._project.mergerequests.get(dest.number, lazy=True).notes
+        return self._project.issues.get(dest.number, lazy=True).notes
+
+    def _web_url(self, dest: Destination, note_id: int | None = None) -> str:
+        base = f"{server_from_api(self.ctx.api_url)}/{self.ctx.repository}/-"
+        if dest.kind == "commit":
+            return f"{base}/commit/{dest.sha}"
+        kind = "merge_requests" if dest.kind == "pr" else "issues"
+        return f"{base}/{kind}/{dest.number}" + (f"#note_{note_id}" if note_id else "")
+
+    def post(self, dest: Destination, body: str, marker: str, update: bool) -> Posted:
+        if dest.kind == "commit":
+            return self._commit_comment(dest, body)
+        notes = self._manager(dest)
+        what = f"comment on {dest.describe()}"
+
+        def newest_with(text: str) -> Any:
+            for note in notes.list(iterator=True, sort="desc", order_by="created_at"):
+                if text in (note.body or ""):
+                    return note
+            return None
+
+        if update:
+            existing = self._call(what, lambda: newest_with(marker))
+            if existing is not None:
+                existing.body = body
+                self._call(what, existing.save)  # PUT: repeating it is harmless
+                return Posted(self._web_url(dest, existing.id), updated=True)
+        once = f"<!-- cml-action:post:{uuid.uuid4().hex} -->"
+        note = self._create(what, lambda: notes.create({"body": f"{body}\n{once}"}),
+                            lambda: self._call(what, lambda: newest_with(once)))
+        return Posted(self._web_url(dest, note.id), updated=False)
+
+    def _commit_comment(self, dest: Destination, body: str) -> Posted:
+        commit = self._project.commits.get(dest.sha, lazy=True)
+        what = f"comment on {dest.describe()}"
+        once = f"<!-- cml-action:post:{uuid.uuid4().hex} -->"
+
+        def landed() -> Any:
+            comments = self._call(what, lambda: commit.comments.list(get_all=True))
+            return next((c for c in comments if once in (c.note or "")), None)
+
+        self._create(what, lambda: commit.comments.create({"note": f"{body}\n{once}"}), landed)
+        print("cml-action: GitLab commit comments cannot be edited: posted a new comment on the commit")
+        return Posted(self._web_url(dest), updated=False)
+
+    # --- commit status ----------------------------------------------------------------------------
+    def create_check(self, sha: str, name: str, summary: str, conclusion: str) -> str:
+        state = {"success": "success", "failure": "failed"}.get(conclusion, "success")
+        target = self.ctx.run_url or ""
+        payload = {"state": state, "name": name, "description": f"cml-action: {conclusion}"[:255]}
+        if target:
+            payload["target_url"] = target
+        commit = self._project.commits.get(sha, lazy=True)
+        self._call(f"set the commit status of {sha[:7]}", lambda: commit.statuses.create(payload))
+        return target
