@@ -136,20 +136,20 @@ class GitLabStandIn(StandIn):
             if required and name not in params and f"{name}[]" not in params:
                 raise SpecViolation(f"required parameter {name!r} is missing")
 
-    def _auth(self, request: Request, write: bool, job_ok: bool = False) -> Response | None:
+    def _auth(self, request: Request, write: bool, scope: str | None = None) -> Response | None:
         token = request.headers.get("private-token") or request.headers.get("job-token") or ""
         if not token and request.headers.get("authorization", "").lower().startswith("bearer "):
             token = request.headers["authorization"][7:]
         if token not in self.tokens:
             return Response(401, {"message": "401 Unauthorized"})
         kind, scopes = self.tokens[token]
-        if kind == "job" and not job_ok:
+        if kind == "job":
             return Response(401, {"message": "401 Unauthorized"})  # job tokens reach only a few endpoints
-        if write and "api" not in scopes and kind != "job":
+        if write and "api" not in scopes and not (scope and scope in scopes):
             return Response(403, {"error": "insufficient_scope", "error_description":
                                   "The request requires higher privileges than provided by the access token.",
                                   "scope": "api"})
-        if not write and not ({"api", "read_api"} & set(scopes)) and kind != "job":
+        if not write and not ({"api", "read_api"} & set(scopes)):
             return Response(403, {"error": "insufficient_scope", "scope": "api read_api"})
         return None
 
@@ -162,13 +162,9 @@ class GitLabStandIn(StandIn):
             except SpecViolation as exc:
                 self.violations.append(f"{request.method} {request.path}: {exc}")
                 return Response(400, {"message": f"400 Bad request - {exc}"})
-            refused = self._auth(request, write)
+            refused = self._auth(request, write, scope)
             if refused is not None:
                 return refused
-            if scope is not None:
-                _, scopes = self.tokens[request.headers.get("private-token", "")]
-                if scope not in scopes and "api" not in scopes:
-                    return Response(403, {"error": "insufficient_scope", "scope": scope})
             if project:
                 pid = groups.pop("pid")
                 proj = self.projects.get(int(pid)) if pid.isdigit() else next(
@@ -216,7 +212,7 @@ class GitLabStandIn(StandIn):
         e("GET", p + r"/runners", "project_runners", self._project_runners, False)
         e("POST", r"/user/runners", "user_runners", self._create_runner, True, project=False, scope="create_runner")
         e("GET", r"/runners/(?P<runner_id>\d+)", "runner", self._get_runner, False, project=False)
-        e("DELETE", r"/runners/(?P<runner_id>\d+)", "runner", self._delete_runner, True, project=False)
+        e("DELETE", r"/runners/(?P<runner_id>\d+)", "runner", self._delete_runner, True, project=False, scope="manage_runner")
         self.route("GET", r"/(?P<path>.+)/uploads/(?P<secret>[0-9a-f]{32})/(?P<name>[^/]+)", self._serve_upload)
 
     def _kind(self, request: Request) -> str:
