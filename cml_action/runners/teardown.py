@@ -35,9 +35,10 @@ def teardown(provider: Provider, registry: RunnerRegistry, label: str, *, retry_
         if current.preempted:
             log(f"{instance.id} was preempted by the cloud while the job ran")
         try:
-            provider.delete(instance)
-            deleted.append(instance.id)
-            log(f"deleted {instance.id} ({instance.zone})")
+            provider.delete(instance)  # also for a terminated VM: its secret and role may remain
+            if current.state != "terminated":
+                deleted.append(instance.id)
+                log(f"deleted {instance.id} ({instance.zone})")
         except CloudError as exc:
             failures.append(f"VM {instance.id}: {exc}")
     for runner in registry.list(label):
