@@ -1,0 +1,1 @@
+"""Google Compute Engine, Secret Manager, OAuth and the metadata server, checked against Google's discovery documents."""

@@ -1,0 +1,288 @@
+"""Compute Engine, Secret Manager, Google's OAuth token endpoint and a GCE metadata server, on one loopback port.
+
+Compute and Secret Manager requests are checked against the discovery documents shipped in
+google-api-python-client. Capacity and quota problems come back the way GCE reports them: in the insert
+operation's `error` (ZONE_RESOURCE_POOL_EXHAUSTED, QUOTA_EXCEEDED), with the HTTP status GCE uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import parse_qs
+
+from standins.gce.discovery import Discovery, document
+from standins.server import Request, Response, SpecViolation, StandIn
+
+TOKEN = "ya29.standin-access-token"
+VM_TOKEN = "ya29.standin-vm-token"
+PROJECT = "ml-project"
+ZONES = {"us-central1": ["us-central1-a", "us-central1-b", "us-central1-c"]}
+
+
+@dataclass
+class Fault:
+    code: str
+    message: str
+    http: int
+    zone: str | None
+    times: int
+
+
+@dataclass
+class GceState:
+    instances: dict[tuple[str, str], dict] = field(default_factory=dict)  # (zone, name) -> instance JSON
+    secrets: dict[str, dict] = field(default_factory=dict)  # secret id -> {"labels", "versions": [bytes], "policy"}
+    firewalls: dict[str, dict] = field(default_factory=dict)
+    operations: dict[str, dict] = field(default_factory=dict)
+
+
+class GceStandIn(StandIn):
+    def __init__(self) -> None:
+        super().__init__()
+        self.compute = Discovery(document("compute.v1"))
+        self.secretmanager = Discovery(document("secretmanager.v1"))
+        self.state = GceState()
+        self.insert_faults: list[Fault] = []
+        self.vm_identity = {"name": "", "zone": ""}
+        self.public_key: Any = None  # the launcher's service account key, to verify self-signed JWTs
+        self.service_account = ""  # what the metadata server says about "this" VM
+        self._ids = itertools.count(7000)
+        self._setup()
+
+    # --- plumbing ------------------------------------------------------------------------------------
+    def check(self, request: Request, handler: Callable, groups: dict[str, str]) -> None:
+        if request.path.startswith("/compute/v1/"):
+            self.compute.check(request)
+        elif request.path.startswith("/v1/"):
+            self.secretmanager.check(request)
+
+    def _self_signed_jwt(self, bearer: str) -> bool:
+        """Google accepts a service account's self-signed JWT as a bearer token (google-auth sends one when it
+        can): the signature must verify with the account's public key, and it must not have expired."""
+        import time
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        parts = bearer.split(".")
+        if len(parts) != 3 or self.public_key is None:
+            return False
+
+        def b64(text: str) -> bytes:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+        try:
+            self.public_key.verify(b64(parts[2]), f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(), hashes.SHA256())
+            claims = json.loads(b64(parts[1]))
+        except Exception:  # noqa: BLE001 - any defect means: not a valid token
+            return False
+        return claims.get("iss") == self.service_account and claims.get("exp", 0) > time.time()
+
+    def authenticate(self, request: Request) -> Response | None:
+        if request.path.startswith(("/compute/", "/v1/")):
+            auth = request.headers.get("authorization", "")
+            bearer = auth[7:] if auth.startswith("Bearer ") else ""
+            if bearer not in (TOKEN, VM_TOKEN) and not self._self_signed_jwt(bearer):
+                return Response(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
+                                                "status": "UNAUTHENTICATED"}})
+        return None
+
+    def fail_insert(self, code: str, message: str, http: int, zone: str | None = None, times: int = 1) -> None:
+        with self.lock:
+            self.insert_faults.append(Fault(code, message, http, zone, times))
+
+    def _link(self, path: str) -> str:
+        return f"{self.url}/compute/v1/{path}"
+
+    def _operation(self, zone: str | None, kind: str, target: str, error: Fault | None = None) -> dict:
+        op_id = str(next(self._ids))
+        op = {"kind": "compute#operation", "id": op_id, "name": f"operation-{op_id}", "operationType": kind,
+              "targetLink": target, "status": "DONE", "progress": 100,
+              "insertTime": datetime.now(timezone.utc).isoformat(),
+              "selfLink": self._link(f"projects/{PROJECT}/" + (f"zones/{zone}/" if zone else "global/") +
+                                     f"operations/operation-{op_id}")}
+        if zone:
+            op["zone"] = self._link(f"projects/{PROJECT}/zones/{zone}")
+        if error is not None:
+            op["error"] = {"errors": [{"code": error.code, "message": error.message}]}
+            op["httpErrorStatusCode"] = error.http
+            op["httpErrorMessage"] = {400: "BAD REQUEST", 403: "FORBIDDEN", 503: "SERVICE UNAVAILABLE"}.get(error.http, "ERROR")
+        self.state.operations[op["name"]] = op
+        return op
+
+    def _setup(self) -> None:
+        c = r"/compute/v1/projects/(?P<project>[^/]+)"
+        self.route("POST", r"/token", self._token)
+        self.route("GET", c + r"/regions/(?P<region>[^/]+)", self._region)
+        self.route("GET", c + r"/global/images/family/(?P<family>[^/]+)", self._image)
+        self.route("POST", c + r"/global/firewalls", self._firewall)
+        self.route("GET", c + r"/global/operations/(?P<op>[^/]+)", self._get_global_op)
+        self.route("POST", c + r"/zones/(?P<zone>[^/]+)/instances", self._insert)
+        self.route("GET", c + r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)", self._get)
+        self.route("DELETE", c + r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)", self._delete)
+        self.route("GET", c + r"/aggregated/instances", self._aggregated)
+        self.route("GET", c + r"/zones/(?P<zone>[^/]+)/operations", self._list_ops)
+        self.route("GET", c + r"/zones/(?P<zone>[^/]+)/operations/(?P<op>[^/]+)", self._get_op)
+        self.route("POST", c + r"/zones/(?P<zone>[^/]+)/operations/(?P<op>[^/]+)/wait", self._get_op)
+        s = r"/v1/projects/(?P<project>[^/]+)/secrets"
+        self.route("POST", s, self._create_secret)
+        self.route("GET", s, self._list_secrets)
+        self.route("POST", s + r"/(?P<secret>[^/:]+):addVersion", self._add_version)
+        self.route("POST", s + r"/(?P<secret>[^/:]+):setIamPolicy", self._set_policy)
+        self.route("GET", s + r"/(?P<secret>[^/:]+)/versions/latest:access", self._access)
+        self.route("DELETE", s + r"/(?P<secret>[^/:]+)", self._delete_secret)
+        m = r"/computeMetadata/v1"
+        self.route("GET", m + r"/instance/service-accounts/default/token", self._meta_token)
+        self.route("GET", m + r"/(?P<item>project/project-id|instance/zone|instance/name)", self._meta)
+
+    # --- OAuth ---------------------------------------------------------------------------------------
+    def _token(self, request: Request) -> Response:
+        form = parse_qs(request.body.decode())
+        if form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"] or not form.get("assertion"):
+            self.violations.append("token request without a JWT bearer assertion")
+            return Response(400, {"error": "invalid_grant"})
+        return Response(200, {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+
+    # --- compute -------------------------------------------------------------------------------------
+    def _region(self, request: Request, project: str, region: str) -> Any:
+        if region not in ZONES:
+            return Response(404, {"error": {"code": 404, "message": f"The resource 'projects/{project}/regions/{region}' was not found"}})
+        return {"kind": "compute#region", "name": region,
+                "zones": [self._link(f"projects/{project}/zones/{z}") for z in ZONES[region]]}
+
+    def _image(self, request: Request, project: str, family: str) -> Any:
+        if project not in ("ubuntu-os-cloud", "deeplearning-platform-release"):
+            return Response(404, {"error": {"code": 404, "message": "not found"}})
+        return {"kind": "compute#image", "name": f"{family}-v20261101", "family": family,
+                "selfLink": self._link(f"projects/{project}/global/images/{family}-v20261101")}
+
+    def _firewall(self, request: Request, project: str) -> Any:
+        rule = request.json()
+        if rule["name"] in self.state.firewalls:
+            return Response(409, {"error": {"code": 409, "message": f"The resource '{rule['name']}' already exists",
+                                            "errors": [{"reason": "alreadyExists", "message": "already exists"}]}})
+        self.state.firewalls[rule["name"]] = rule
+        return self._operation(None, "insert", self._link(f"projects/{project}/global/firewalls/{rule['name']}"))
+
+    def _get_global_op(self, request: Request, project: str, op: str) -> Any:
+        return self.state.operations.get(op) or Response(404, {"error": {"code": 404, "message": "not found"}})
+
+    def _insert(self, request: Request, project: str, zone: str) -> Any:
+        body = request.json()
+        link = self._link(f"projects/{project}/zones/{zone}/instances/{body.get('name')}")
+        with self.lock:
+            for fault in self.insert_faults:
+                if fault.times > 0 and fault.zone in (None, zone):
+                    fault.times -= 1
+                    if fault.http in (403, 429) and fault.code in ("rateLimitExceeded", "QUOTA_EXCEEDED_SYNC"):
+                        return Response(fault.http, {"error": {"code": fault.http, "message": fault.message}})
+                    return self._operation(zone, "insert", link, fault)
+        if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", body.get("name", "")):
+            raise SpecViolation(f"invalid instance name {body.get('name')!r}")
+        for key, value in (body.get("labels") or {}).items():
+            if not re.fullmatch(r"[a-z0-9_-]{0,63}", value) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key):
+                raise SpecViolation(f"invalid label {key}={value}")
+        if (zone, body["name"]) in self.state.instances:
+            return Response(409, {"error": {"code": 409, "message": "already exists"}})
+        instance = {**body, "kind": "compute#instance", "id": str(next(self._ids)), "status": "PROVISIONING",
+                    "zone": self._link(f"projects/{project}/zones/{zone}"), "selfLink": link,
+                    "creationTimestamp": datetime.now(timezone.utc).isoformat()}
+        self.state.instances[(zone, body["name"])] = instance
+        return self._operation(zone, "insert", link)
+
+    def _get(self, request: Request, project: str, zone: str, name: str) -> Any:
+        instance = self.state.instances.get((zone, name))
+        if instance is None:
+            return Response(404, {"error": {"code": 404, "message": f"The resource '{name}' was not found"}})
+        return instance
+
+    def _delete(self, request: Request, project: str, zone: str, name: str) -> Any:
+        if self.state.instances.pop((zone, name), None) is None:
+            return Response(404, {"error": {"code": 404, "message": f"The resource '{name}' was not found"}})
+        return self._operation(zone, "delete", self._link(f"projects/{project}/zones/{zone}/instances/{name}"))
+
+    def _aggregated(self, request: Request, project: str) -> Any:
+        wanted = dict(re.findall(r"labels\.([a-z0-9_-]+)\s*=\s*([a-z0-9_-]*)", request.arg("filter", "") or ""))
+        items: dict[str, dict] = {}
+        for (zone, _), instance in self.state.instances.items():
+            labels = instance.get("labels") or {}
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                items.setdefault(f"zones/{zone}", {"instances": []})["instances"].append(instance)
+        return {"kind": "compute#instanceAggregatedList", "items": items}
+
+    def _list_ops(self, request: Request, project: str, zone: str) -> Any:
+        kind = re.search(r'operationType\s*=\s*"([^"]+)"', request.arg("filter", "") or "")
+        ops = [op for op in self.state.operations.values() if op.get("zone", "").endswith(f"/zones/{zone}")
+               and (kind is None or op["operationType"] == kind.group(1))]
+        return {"kind": "compute#operationList", "items": ops}
+
+    def _get_op(self, request: Request, project: str, zone: str, op: str) -> Any:
+        return self.state.operations.get(op) or Response(404, {"error": {"code": 404, "message": "not found"}})
+
+    def preempt(self, zone: str, name: str) -> None:
+        with self.lock:
+            self.state.instances.pop((zone, name), None)
+            self._operation(zone, "compute.instances.preempted", self._link(f"projects/{PROJECT}/zones/{zone}/instances/{name}"))
+
+    # --- Secret Manager --------------------------------------------------------------------------------
+    def _create_secret(self, request: Request, project: str) -> Any:
+        secret_id = request.arg("secretId", "")
+        if secret_id in self.state.secrets:
+            return Response(409, {"error": {"code": 409, "message": "Secret already exists", "status": "ALREADY_EXISTS"}})
+        body = request.json()
+        self.state.secrets[secret_id] = {"labels": body.get("labels", {}), "versions": [], "policy": None}
+        return {"name": f"projects/{project}/secrets/{secret_id}", "labels": body.get("labels", {})}
+
+    def _list_secrets(self, request: Request, project: str) -> Any:
+        wanted = dict(re.findall(r"labels\.([a-z0-9_-]+)\s*=\s*([a-z0-9_-]*)", request.arg("filter", "") or ""))
+        return {"secrets": [{"name": f"projects/{project}/secrets/{sid}", "labels": s["labels"]}
+                            for sid, s in self.state.secrets.items()
+                            if all(s["labels"].get(k) == v for k, v in wanted.items())]}
+
+    def _add_version(self, request: Request, project: str, secret: str) -> Any:
+        if secret not in self.state.secrets:
+            return Response(404, {"error": {"code": 404, "message": "Secret not found", "status": "NOT_FOUND"}})
+        data = base64.b64decode(request.json()["payload"]["data"])
+        self.state.secrets[secret]["versions"].append(data)
+        n = len(self.state.secrets[secret]["versions"])
+        return {"name": f"projects/{project}/secrets/{secret}/versions/{n}", "state": "ENABLED"}
+
+    def _set_policy(self, request: Request, project: str, secret: str) -> Any:
+        if secret not in self.state.secrets:
+            return Response(404, {"error": {"code": 404, "message": "Secret not found"}})
+        self.state.secrets[secret]["policy"] = request.json()["policy"]
+        return request.json()["policy"]
+
+    def _access(self, request: Request, project: str, secret: str) -> Any:
+        found = self.state.secrets.get(secret)
+        if not found or not found["versions"]:
+            return Response(404, {"error": {"code": 404, "message": "Secret not found"}})
+        return {"name": f"projects/{project}/secrets/{secret}/versions/{len(found['versions'])}",
+                "payload": {"data": base64.b64encode(found["versions"][-1]).decode()}}
+
+    def _delete_secret(self, request: Request, project: str, secret: str) -> Any:
+        if self.state.secrets.pop(secret, None) is None:
+            return Response(404, {"error": {"code": 404, "message": "Secret not found", "status": "NOT_FOUND"}})
+        return {}
+
+    # --- metadata server (for the VM-side snippets) ---------------------------------------------------
+    def _meta_ok(self, request: Request) -> bool:
+        return request.headers.get("metadata-flavor") == "Google"
+
+    def _meta_token(self, request: Request) -> Any:
+        if not self._meta_ok(request):
+            return Response(403, "Missing Metadata-Flavor:Google header.")
+        return {"access_token": VM_TOKEN, "expires_in": 3599, "token_type": "Bearer"}
+
+    def _meta(self, request: Request, item: str) -> Any:
+        if not self._meta_ok(request):
+            return Response(403, "Missing Metadata-Flavor:Google header.")
+        value = {"project/project-id": PROJECT, "instance/zone": f"projects/123456/zones/{self.vm_identity['zone']}",
+                 "instance/name": self.vm_identity["name"]}[item]
+        return Response(200, value, {"Content-Type": "application/text"})

@@ -1,0 +1,140 @@
+"""The GCP provider against the GCE stand-in: real google-cloud-compute client, real OAuth flow, real HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cml_action.clouds import gcp
+from cml_action.clouds.base import TAG_EXPIRES, TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, MachineSpec, Placement
+from cml_action.errors import UserError
+from standins.gce.fixture import gcp_cloud  # noqa: F401
+
+NAME = "cml-20261123000000-abcdef"
+SECRET = "ENCODED-JIT-CONFIG-single-use"
+
+
+def spec(**changes) -> MachineSpec:
+    base = dict(name=NAME, region="us-central1", gpu="t4", gpu_count=1, image="", disk_gb=120, subnet="",
+                permission_set="runner@ml-project.iam.gserviceaccount.com",
+                tags={TAG_RUNNER: NAME, TAG_LABEL: NAME, TAG_REPO: "Octo/Models", TAG_EXPIRES: "2026-11-23T12:00:00Z"},
+                startup_script="#!/bin/bash\necho bootstrap\n", secret=SECRET, max_lifetime_s=3600)
+    base.update(changes)
+    return MachineSpec(**base)
+
+
+@pytest.fixture()
+def provider(gcp_cloud, monkeypatch):
+    monkeypatch.setenv("CML_RETRY_BACKOFF", "0.01")
+    return gcp.from_env(gcp_cloud.env | {"GOOGLE_APPLICATION_CREDENTIALS": gcp_cloud.env["GOOGLE_APPLICATION_CREDENTIALS"]},
+                        gcp_cloud.region)
+
+
+@pytest.fixture(autouse=True)
+def credentials_env(gcp_cloud, monkeypatch):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", gcp_cloud.env["GOOGLE_APPLICATION_CREDENTIALS"])
+
+
+def test_importing_the_module_does_not_import_the_sdk():
+    out = subprocess.run([sys.executable, "-c", "import sys, cml_action.clouds.gcp; print('google.cloud.compute_v1' in sys.modules)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_sizes(provider):
+    assert provider.native_type("m", "none", 1) == "n2-standard-8"
+    assert provider.native_type("m", "l4", 1) == "g2-standard-4"
+    assert provider.native_type("m", "a100", 8) == "a2-highgpu-8g"
+    with pytest.raises(UserError, match="AWS-only"):
+        provider.native_type("m", "a10g", 1)
+
+
+def test_create_enforces_lifetime_and_deletion_and_keeps_the_secret_out_of_metadata(gcp_cloud, provider):
+    zones = provider.zones("us-central1")
+    assert zones == ["us-central1-a", "us-central1-b", "us-central1-c"]
+    instance = provider.create(spec(), Placement(zones[0], "n1-standard-8", spot=True))
+    (vm,) = gcp_cloud.instances()
+    raw = vm["raw"]
+    assert raw["scheduling"]["instanceTerminationAction"] == "DELETE"
+    assert raw["scheduling"]["maxRunDuration"]["seconds"] == "3600"
+    assert raw["scheduling"]["provisioningModel"] == "SPOT" and raw["scheduling"]["onHostMaintenance"] == "TERMINATE"
+    assert raw["guestAccelerators"][0]["acceleratorType"].endswith("nvidia-tesla-t4")
+    assert raw["disks"][0]["autoDelete"] is True and raw["tags"]["items"] == ["cml-action-runner"]
+    assert raw["labels"]["cml-action-repo"] == "octo-models"  # a filterable label; the exact value is in metadata
+    assert vm["tags"][TAG_REPO] == "Octo/Models"
+    assert SECRET not in str(raw) and "echo bootstrap" in vm["startup_script"]
+    assert gcp_cloud.secrets() == {f"cml-action-{NAME}": SECRET}
+    policy = gcp_cloud.standin.state.secrets[f"cml-action-{NAME}"]["policy"]
+    assert policy["bindings"][0]["members"] == ["serviceAccount:runner@ml-project.iam.gserviceaccount.com"]
+    assert gcp_cloud.standin.state.firewalls["cml-action-deny-ingress"]["denied"] == [{"IPProtocol": "all"}]
+    assert [i.id for i in provider.find({TAG_LABEL: NAME, TAG_REPO: "Octo/Models"})] == [instance.id]
+    provider.delete(instance)
+    provider.delete(instance)
+    assert gcp_cloud.leftovers() == []
+
+
+def test_capacity_quota_and_throttling(gcp_cloud, provider):
+    gcp_cloud.fail_capacity("us-central1-a")
+    with pytest.raises(CapacityError) as err:
+        provider.create(spec(), Placement("us-central1-a", "n1-standard-8", spot=True))
+    assert err.value.scope == "zone" and err.value.transient
+    assert gcp_cloud.leftovers() == []
+    gcp_cloud.fail_quota()
+    with pytest.raises(CapacityError) as err:
+        provider.create(spec(), Placement("us-central1-b", "n1-standard-8", spot=False))
+    assert err.value.scope == "region"
+    assert gcp_cloud.leftovers() == []
+    gcp_cloud.fail_throttle(times=2)
+    assert len(provider.zones("us-central1")) == 3
+
+
+def test_preemption_is_read_from_the_zone_operations(gcp_cloud, provider):
+    instance = provider.create(spec(), Placement("us-central1-a", "n1-standard-8", spot=True))
+    gcp_cloud.set_state(instance.id, "terminated", preempted=True)
+    state = provider.state(instance)
+    assert state.preempted and state.state == "missing"
+    provider.delete(instance)
+    assert gcp_cloud.leftovers() == []
+
+
+def test_vm_snippets_read_and_destroy_the_secret_then_delete_the_vm(gcp_cloud, provider, tmp_path: Path):
+    instance = provider.create(spec(), Placement("us-central1-a", "n1-standard-8", spot=False))
+    gcp_cloud.standin.vm_identity.update(name=instance.name, zone="us-central1-a")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "shutdown").write_text(f'#!/bin/bash\necho "$*" > {tmp_path}/shutdown\n')
+    (bin_dir / "shutdown").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CML_GCE_METADATA": gcp_cloud.standin.url,
+           "CML_GCE_COMPUTE": gcp_cloud.standin.url}
+    for name, snippet in (("secret", provider.secret_snippet(spec())), ("poweroff", provider.poweroff_snippet(spec()))):
+        script = tmp_path / f"{name}.sh"
+        script.write_text("#!/bin/bash\nset -euo pipefail\n" + snippet + "\n")
+        check = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout
+    secret_env = {**env}
+    out = subprocess.run(["bash", str(tmp_path / "secret.sh")], capture_output=True, text=True, env=secret_env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == SECRET and gcp_cloud.secrets() == {}
+    out = subprocess.run(["bash", str(tmp_path / "poweroff.sh")], capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert gcp_cloud.instances() == [] and (tmp_path / "shutdown").read_text().strip() == "-h now"
+
+
+def test_the_standin_refuses_what_the_discovery_document_does_not_allow(gcp_cloud):
+    import json as _json
+    import urllib.error
+    import urllib.request
+
+    from standins.gce.server import TOKEN
+
+    req = urllib.request.Request(f"{gcp_cloud.standin.url}/compute/v1/projects/ml-project/zones/us-central1-a/instances",
+                                 data=_json.dumps({"name": "x", "schedulingg": {}}).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 400
+    assert "unknown field 'schedulingg'" in gcp_cloud.standin.violations[0]
+    gcp_cloud.standin.violations.clear()
