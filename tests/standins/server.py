@@ -12,6 +12,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -93,6 +94,7 @@ class StandIn:
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.scheme = "http"
 
     # --- configuration -------------------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:
@@ -118,9 +120,10 @@ class StandIn:
     def url(self) -> str:
         assert self._server is not None, "stand-in not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
-    def start(self) -> "StandIn":
+    def start(self, tls: tuple[str, str] | None = None) -> "StandIn":
+        """`tls`: (certificate file, key file) to serve HTTPS, for clients that insist on it (azure-identity)."""
         standin = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -149,6 +152,13 @@ class StandIn:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
+        if tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -158,6 +168,33 @@ class StandIn:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    @staticmethod
+    def self_signed(folder: "Path") -> tuple[str, str]:
+        """A certificate for 127.0.0.1 and localhost, valid for a day; the tests trust it via REQUESTS_CA_BUNDLE."""
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cml-action stand-in")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+                .sign(key, hashes.SHA256()))
+        cert_file, key_file = folder / "standin.crt", folder / "standin.key"
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        return str(cert_file), str(key_file)
 
     def __enter__(self) -> "StandIn":
         return self.start()
@@ -211,7 +248,11 @@ class StandIn:
         if fault is not None and not fault.after:
             return fault.response
         with self.lock:
-            result = handler(request, **groups)
+            try:
+                result = handler(request, **groups)
+            except SpecViolation as exc:
+                self.violations.append(f"{request.method} {request.path}: {exc}")
+                return Response(400, {"message": f"stand-in: request breaks the API description: {exc}"})
         response = _as_response(result)
         if fault is not None:
             return fault.response

@@ -1,0 +1,1 @@
+"""Azure Resource Manager, Microsoft identity platform and the Azure IMDS, over TLS on loopback."""
