@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from repo_helpers import ROOT
+from standins.arm.fixture import azure_cloud  # noqa: F401
 from standins.aws.fixture import aws_cloud  # noqa: F401
+from standins.gce.fixture import gcp_cloud  # noqa: F401
 
 REPO = "octo/models"
 ADMIN = "ghp_runnerAdminToken0000000000000000000"
@@ -29,8 +31,24 @@ def gh(github_standin):
     return github_standin
 
 
+@pytest.fixture(params=["aws", "gcp", "azure"])
+def cloud(request):
+    """Each cloud behind the same fixture interface (see tests/standins/*/fixture.py)."""
+    return request.getfixturevalue(f"{request.param}_cloud")
+
+
+def launch_args(cloud, *extra: str) -> tuple[str, ...]:
+    return ("runner-launch", "--cloud", cloud.cloud, "--cloud-region", cloud.region, "--cloud-gpu", "t4",
+            "--cloud-spot", "true", "--cloud-type", "s m", *extra)
+
+
+def teardown_args(cloud, label: str, *extra: str) -> tuple[str, ...]:
+    return ("runner-teardown", "--cloud", cloud.cloud, "--cloud-region", cloud.region, "--runner-label", label, *extra)
+
+
 def cli_env(gh, cloud, tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_", "INPUT_", "CML_"))}
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("GITHUB_", "AWS_", "AZURE_", "GOOGLE_", "INPUT_", "CML_"))}
     return {**base, **cloud.env, "GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": gh.api_url,
             "GITHUB_SERVER_URL": gh.server_url, "GITHUB_RUN_ID": "4242", "GITHUB_OUTPUT": str(tmp_path / "out.txt"),
             "CML_POLL_INTERVAL": "0.05", "CML_RETRY_BACKOFF": "0.01"}
@@ -55,26 +73,26 @@ def nothing_left(gh, cloud) -> None:
     assert gh.runners(REPO) == []
 
 
-def test_launch_registers_just_in_time_and_teardown_removes_everything(gh, aws_cloud, tmp_path: Path):
+def test_launch_registers_just_in_time_and_teardown_removes_everything(gh, cloud, tmp_path: Path):
     gh.runner_online_after = 2
-    env = cli_env(gh, aws_cloud, tmp_path)
-    out = cli(env, *LAUNCH, "--runner-labels", "gpu")
+    env = cli_env(gh, cloud, tmp_path)
+    out = cli(env, *launch_args(cloud, "--runner-labels", "gpu"))
     assert out.returncode == 0, out.stderr + out.stdout
     result = outputs(tmp_path)
     label = result["runner-label"]
-    (vm,) = aws_cloud.instances()
+    (vm,) = cloud.instances()
     assert result["instance-ids"] == vm["id"] and vm["tags"]["cml-action-label"] == label
     (runner,) = gh.runners(REPO)
-    assert runner.labels == [label, "cml-cloud-aws", "gpu"] and runner.name == result["runner-name"]
-    # the startup script carries neither the JIT config nor any token
+    assert runner.labels == [label, f"cml-cloud-{cloud.cloud}", "gpu"] and runner.name == result["runner-name"]
+    # the startup script carries neither the JIT config nor any token; the secret waits in the cloud's hand-over
     assert runner.jit_config not in vm["startup_script"] and ADMIN not in vm["startup_script"]
     assert "actions-runner-linux-x64-2.337.0.tar.gz" in vm["startup_script"]
-    assert list(aws_cloud.secrets().values()) == [runner.jit_config]
+    assert [runner.jit_config in value for value in cloud.secrets().values()] == [True]
 
-    out = cli(env, "runner-teardown", "--cloud", "aws", "--cloud-region", "us-west-2", "--runner-label", label)
+    out = cli(env, *teardown_args(cloud, label))
     assert out.returncode == 0, out.stderr
-    nothing_left(gh, aws_cloud)
-    again = cli(env, "runner-teardown", "--cloud", "aws", "--cloud-region", "us-west-2", "--runner-label", label)
+    nothing_left(gh, cloud)
+    again = cli(env, *teardown_args(cloud, label))
     assert again.returncode == 0 and "already torn down" in again.stdout
 
 
@@ -98,18 +116,33 @@ def test_no_capacity_anywhere_lists_every_attempt_and_leaves_nothing(gh, aws_clo
     nothing_left(gh, aws_cloud)
 
 
-def test_boot_timeout_removes_vm_and_runner(gh, aws_cloud, tmp_path: Path):
-    out = cli(cli_env(gh, aws_cloud, tmp_path), *LAUNCH, "--runner-boot-timeout", "1s")
+def test_boot_timeout_removes_vm_and_runner(gh, cloud, tmp_path: Path):
+    out = cli(cli_env(gh, cloud, tmp_path), *launch_args(cloud, "--runner-boot-timeout", "1s"))
     assert out.returncode == 1
     assert "did not come online within 1s" in out.stderr
-    nothing_left(gh, aws_cloud)
+    nothing_left(gh, cloud)
 
 
-def test_failure_after_create_removes_vm_and_runner(gh, aws_cloud, tmp_path: Path):
+def test_capacity_and_throttling_then_success_in_the_next_zone(gh, cloud, tmp_path: Path):
+    gh.runner_online_after = 0
+    from cml_action.clouds import open_provider
+
+    first = open_provider(cloud.cloud, {**os.environ, **cloud.env}, cloud.region).zones(cloud.region)[0]
+    cloud.fail_capacity(first, times=5)
+    cloud.fail_throttle(times=1)
+    out = cli(cli_env(gh, cloud, tmp_path), *launch_args(cloud))
+    assert out.returncode == 0, out.stderr
+    (vm,) = cloud.instances()
+    assert vm["zone"] != first and "no luck (zone)" in out.stdout
+    assert cli(cli_env(gh, cloud, tmp_path), *teardown_args(cloud, outputs(tmp_path)["runner-label"])).returncode == 0
+    nothing_left(gh, cloud)
+
+
+def test_failure_after_create_removes_vm_and_runner(gh, cloud, tmp_path: Path):
     gh.inject("GET", r"/actions/runners/\d+$", 500, times=50)
-    out = cli(cli_env(gh, aws_cloud, tmp_path), *LAUNCH)
+    out = cli(cli_env(gh, cloud, tmp_path), *launch_args(cloud))
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    nothing_left(gh, aws_cloud)
+    nothing_left(gh, cloud)
 
 
 def test_a_token_without_administration_is_named_and_nothing_is_created(gh, aws_cloud, tmp_path: Path):
@@ -118,33 +151,32 @@ def test_a_token_without_administration_is_named_and_nothing_is_created(gh, aws_
     nothing_left(gh, aws_cloud)
 
 
-def test_sigterm_mid_launch_cleans_up(gh, aws_cloud, tmp_path: Path):
-    env = cli_env(gh, aws_cloud, tmp_path)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "entrypoint.py"), *LAUNCH, "--token", ADMIN], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+def test_sigterm_mid_launch_cleans_up(gh, cloud, tmp_path: Path):
+    env = cli_env(gh, cloud, tmp_path)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "entrypoint.py"), *launch_args(cloud), "--token", ADMIN],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.monotonic() + 60
-    while not aws_cloud.instances() and time.monotonic() < deadline:
+    while not cloud.instances() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert aws_cloud.instances(), "the VM was never created"
+    assert cloud.instances(), "the VM was never created"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    nothing_left(gh, aws_cloud)
+    nothing_left(gh, cloud)
 
 
-def test_preempted_job_is_re_run_when_asked(gh, aws_cloud, tmp_path: Path):
+def test_preempted_job_is_re_run_when_asked(gh, cloud, tmp_path: Path):
     gh.runner_online_after = 0
-    env = cli_env(gh, aws_cloud, tmp_path)
-    assert cli(env, *LAUNCH).returncode == 0
+    env = cli_env(gh, cloud, tmp_path)
+    assert cli(env, *launch_args(cloud)).returncode == 0
     label = outputs(tmp_path)["runner-label"]
-    (vm,) = aws_cloud.instances()
-    aws_cloud.set_state(vm["id"], "terminated", preempted=True)
+    (vm,) = cloud.instances()
+    cloud.set_state(vm["id"], "terminated", preempted=True)
     gh.add_run(REPO, 4242, conclusion="failure")
-    out = cli(env, "runner-teardown", "--cloud", "aws", "--cloud-region", "us-west-2", "--runner-label", label,
-              "--retry-on-preemption", "true")
+    out = cli(env, *teardown_args(cloud, label, "--retry-on-preemption", "true"))
     assert out.returncode == 0, out.stderr
     assert "preempted" in out.stdout and gh.repos[REPO].reruns == [4242]
-    nothing_left(gh, aws_cloud)
+    nothing_left(gh, cloud)
 
 
 def test_teardown_refuses_a_label_that_is_not_a_launch_label(gh, aws_cloud, tmp_path: Path):
@@ -153,11 +185,11 @@ def test_teardown_refuses_a_label_that_is_not_a_launch_label(gh, aws_cloud, tmp_
     assert out.returncode == 2 and "not a label printed by runner-launch" in out.stderr
 
 
-def test_sweep_reconciles_both_directions(gh, aws_cloud, tmp_path: Path):
+def test_sweep_reconciles_both_directions(gh, cloud, tmp_path: Path):
     gh.runner_online_after = 0
-    env = cli_env(gh, aws_cloud, tmp_path)
-    assert cli(env, *LAUNCH).returncode == 0
-    (vm,) = aws_cloud.instances()
+    env = cli_env(gh, cloud, tmp_path)
+    assert cli(env, *launch_args(cloud)).returncode == 0
+    (vm,) = cloud.instances()
     # its runner vanished (e.g. removed by hand): the VM is an orphan
     for runner in gh.runners(REPO):
         del gh.repos[REPO].runners[runner.id]
@@ -165,11 +197,11 @@ def test_sweep_reconciles_both_directions(gh, aws_cloud, tmp_path: Path):
     from cml_action.runners.github_registry import GitHubRunnerRegistry
 
     GitHubRunnerRegistry(gh.api_url, REPO, ADMIN).register("cml-20250101000000-0a0b0c",
-                                                            ["cml-20250101000000-0a0b0c", "cml-cloud-aws"])
+                                                            ["cml-20250101000000-0a0b0c", f"cml-cloud-{cloud.cloud}"])
     # someone else's runner is never touched
     GitHubRunnerRegistry(gh.api_url, REPO, ADMIN).register("build-box", ["linux"])
-    out = cli({**env, "CML_SWEEP_GRACE": "0"}, "runner-sweep", "--cloud", "aws", "--cloud-region", "us-west-2")
+    out = cli({**env, "CML_SWEEP_GRACE": "0"}, "runner-sweep", "--cloud", cloud.cloud, "--cloud-region", cloud.region)
     assert out.returncode == 0, out.stderr
     assert f"deleted VM {vm['id']}" in out.stdout and "removed runner cml-20250101000000-0a0b0c" in out.stdout
-    assert aws_cloud.leftovers() == []
+    assert cloud.leftovers() == []
     assert [r.name for r in gh.runners(REPO)] == ["build-box"]

@@ -92,9 +92,13 @@ class GcpProvider:
             import google.auth
             from google.auth.exceptions import DefaultCredentialsError
 
+            scopes = ["https://www.googleapis.com/auth/cloud-platform"]
             try:
-                self._credentials, project = google.auth.default(
-                    scopes=["https://www.googleapis.com/auth/cloud-platform"])
+                key_file = self._env.get("GOOGLE_APPLICATION_CREDENTIALS")
+                if key_file:  # the environment we were given, not only the process's
+                    self._credentials, project = google.auth.load_credentials_from_file(key_file, scopes=scopes)
+                else:
+                    self._credentials, project = google.auth.default(scopes=scopes)
             except DefaultCredentialsError:
                 raise UserError("no Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS or use "
                                 "google-github-actions/auth") from None
@@ -379,6 +383,17 @@ class GcpProvider:
                                                        filter='operationType="compute.instances.preempted"')
         ops = self._call("read preemptions", lambda: list(self._client("ZoneOperationsClient").list(request=request)))
         return any(op.target_link.rsplit("/", 1)[-1] == name for op in ops)
+
+    def was_preempted(self, name: str) -> bool:
+        """A preempted spot VM is deleted by GCE at once (termination action DELETE); its trace is the zone
+        operation `compute.instances.preempted`, which outlives it."""
+        from google.cloud import compute_v1
+
+        request = compute_v1.AggregatedListGlobalOperationsRequest(
+            project=self.project, filter='operationType="compute.instances.preempted"')
+        pages = self._call("read preemptions", lambda: list(self._client("GlobalOperationsClient").aggregated_list(
+            request=request)))
+        return any(op.target_link.rsplit("/", 1)[-1] == name for _, listing in pages for op in listing.operations)
 
     def delete(self, instance: Instance) -> None:
         from google.api_core import exceptions as gexc

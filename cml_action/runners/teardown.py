@@ -41,6 +41,10 @@ def teardown(provider: Provider, registry: RunnerRegistry, label: str, *, retry_
                 log(f"deleted {instance.id} ({instance.zone})")
         except CloudError as exc:
             failures.append(f"VM {instance.id}: {exc}")
+    was_preempted = getattr(provider, "was_preempted", None)  # clouds that delete preempted VMs at once
+    if not preempted and was_preempted is not None and was_preempted(label):
+        preempted = True
+        log(f"the VM of {label} was preempted by the cloud while the job ran")
     for runner in registry.list(label):
         try:
             registry.delete(runner.runner_id)

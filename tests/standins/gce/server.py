@@ -128,6 +128,7 @@ class GceStandIn(StandIn):
         self.route("DELETE", c + r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)", self._delete)
         self.route("GET", c + r"/aggregated/instances", self._aggregated)
         self.route("GET", c + r"/zones/(?P<zone>[^/]+)/operations", self._list_ops)
+        self.route("GET", c + r"/aggregated/operations", self._aggregated_ops)
         self.route("GET", c + r"/zones/(?P<zone>[^/]+)/operations/(?P<op>[^/]+)", self._get_op)
         self.route("POST", c + r"/zones/(?P<zone>[^/]+)/operations/(?P<op>[^/]+)/wait", self._get_op)
         s = r"/v1/projects/(?P<project>[^/]+)/secrets"
@@ -221,6 +222,15 @@ class GceStandIn(StandIn):
         ops = [op for op in self.state.operations.values() if op.get("zone", "").endswith(f"/zones/{zone}")
                and (kind is None or op["operationType"] == kind.group(1))]
         return {"kind": "compute#operationList", "items": ops}
+
+    def _aggregated_ops(self, request: Request, project: str) -> Any:
+        kind = re.search(r'operationType\s*=\s*"([^"]+)"', request.arg("filter", "") or "")
+        items: dict[str, dict] = {}
+        for op in self.state.operations.values():
+            if kind is None or op["operationType"] == kind.group(1):
+                scope = "zones/" + op["zone"].rsplit("/", 1)[-1] if op.get("zone") else "global"
+                items.setdefault(scope, {"operations": []})["operations"].append(op)
+        return {"kind": "compute#operationAggregatedList", "items": items}
 
     def _get_op(self, request: Request, project: str, zone: str, op: str) -> Any:
         return self.state.operations.get(op) or Response(404, {"error": {"code": 404, "message": "not found"}})
