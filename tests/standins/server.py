@@ -38,6 +38,7 @@ class Response:
     status: int = 200
     body: Any = None  # dict/list -> JSON; bytes/str sent as is
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Any = None  # an iterator of bytes: sent chunked, as it is produced
 
     def encode(self) -> tuple[bytes, dict[str, str]]:
         headers = dict(self.headers)
@@ -139,6 +140,21 @@ class StandIn:
                 request = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
                                   {k.lower(): v for k, v in self.headers.items()}, body)
                 response = standin.dispatch(request)
+                if response.stream is not None:  # chunked: produced after the lock is released, live
+                    self.send_response(response.status)
+                    for name, value in response.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    try:
+                        for chunk in response.stream:
+                            if chunk:
+                                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                                self.wfile.flush()
+                        self.wfile.write(b"0\r\n\r\n")
+                    except (BrokenPipeError, ConnectionResetError):
+                        self.close_connection = True
+                    return
                 payload, headers = response.encode()
                 self.send_response(response.status)
                 for name, value in headers.items():
