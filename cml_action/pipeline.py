@@ -207,8 +207,8 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     metrics_files, params_files, plot_entries = args.metrics, args.params, args.plots
     if use_dvc is not None and not (metrics_files or params_files or plot_entries):
         declared = use_dvc.declared(workspace)
-        data.metrics = use_dvc.metric_rows(workspace, baseline.sha if baseline else None)
-        data.params = use_dvc.param_rows(workspace, baseline.sha if baseline else None)
+        data.metrics = use_dvc.metric_rows(workspace, baseline.sha if baseline else None, declared)
+        data.params = use_dvc.param_rows(workspace, baseline.sha if baseline else None, declared)
         plot_entries = _dvc_plot_entries(declared)
     else:
         data.metrics = _rows(metrics_files, workspace, baseline, problems)
