@@ -3,7 +3,9 @@
 It executes a workflow's jobs in `needs` order the way GitHub does for the parts our examples use:
 `actions/checkout` (the example project as a real git repo), `actions/upload-artifact` and
 `download-artifact` (a folder store), `run:` steps (bash), and our own action, whose `with:` becomes
-`INPUT_*` variables for `entrypoint.py` exactly as GitHub passes them to a container action.
+`INPUT_*` variables for `entrypoint.py` exactly as GitHub passes them to a container action,
+`google-github-actions/auth` (writes the key, exports GOOGLE_APPLICATION_CREDENTIALS for later steps), and
+`strategy.matrix` (every combination of plain lists, with the `matrix` context).
 Anything else in an example is an error, so an example cannot use a step nobody tested.
 """
 
@@ -90,31 +92,45 @@ def run_workflow(
         assert ready, f"{path.name}: a cycle in needs"
         for name in ready:
             job = jobs[name]
-            contexts = {
-                "github": {"token": base_env.get("INPUT_TOKEN", ""), "event": payload, "event_name": event_name},
-                "secrets": secrets or {},
-                "needs": {n: {"outputs": result.outputs.get(n, {})} for n in _needs(job)},
-                "steps": {},
-            }
-            exprs = Expressions(contexts)
             done.add(name)
-            if "if" in job and not exprs.evaluate(str(job["if"]).removeprefix("${{").removesuffix("}}")):
-                continue
-            workspace = work / name
-            workspace.mkdir(parents=True, exist_ok=True)
-            result.workspaces[name] = workspace
-            for index, step in enumerate(job.get("steps", [])):
-                label = step.get("name") or step.get("uses") or step.get("run", "")[:30]
-                if "if" in step and not exprs.evaluate(str(step["if"]).removeprefix("${{").removesuffix("}}")):
+            combos = _matrix(job)
+            for number, combo in enumerate(combos):
+                contexts = {
+                    "github": {"token": base_env.get("INPUT_TOKEN", ""), "event": payload, "event_name": event_name},
+                    "secrets": secrets or {},
+                    "needs": {n: {"outputs": result.outputs.get(n, {})} for n in _needs(job)},
+                    "steps": {},
+                    "matrix": combo,
+                }
+                exprs = Expressions(contexts)
+                if "if" in job and not exprs.evaluate(str(job["if"]).removeprefix("${{").removesuffix("}}")):
                     continue
-                code, step_outputs = _run_step(step, exprs, workspace, base_env, checkout, entrypoint, artifacts)
-                result.steps.append((name, label, code))
-                if "id" in step:
-                    contexts["steps"][step["id"]] = {"outputs": step_outputs}
-                if code != 0 and not step.get("continue-on-error"):
-                    break
-            result.outputs[name] = {k: str(exprs.render(v)) for k, v in (job.get("outputs") or {}).items()}
+                label_name = name if len(combos) == 1 else f"{name}-{number}"
+                workspace = work / label_name
+                workspace.mkdir(parents=True, exist_ok=True)
+                result.workspaces[label_name] = workspace
+                job_env = dict(base_env)
+                for step in job.get("steps", []):
+                    label = step.get("name") or step.get("uses") or step.get("run", "")[:30]
+                    if "if" in step and not exprs.evaluate(str(step["if"]).removeprefix("${{").removesuffix("}}")):
+                        continue
+                    code, step_outputs = _run_step(step, exprs, workspace, job_env, checkout, entrypoint, artifacts)
+                    result.steps.append((label_name, label, code))
+                    if "id" in step:
+                        contexts["steps"][step["id"]] = {"outputs": step_outputs}
+                    if code != 0 and not step.get("continue-on-error"):
+                        break
+                result.outputs[name] = {k: str(exprs.render(v)) for k, v in (job.get("outputs") or {}).items()}
     return result
+
+
+def _matrix(job: dict) -> list[dict]:
+    import itertools
+
+    matrix = (job.get("strategy") or {}).get("matrix") or {}
+    assert all(isinstance(v, list) for v in matrix.values()), "examples use plain matrix lists only"
+    keys = list(matrix)
+    return [dict(zip(keys, values)) for values in itertools.product(*(matrix[k] for k in keys))] or [{}]
 
 
 def _needs(job: dict) -> list[str]:
@@ -135,6 +151,11 @@ def _run_step(step, exprs, workspace, base_env, checkout, entrypoint, artifacts)
     if uses.startswith("actions/download-artifact@"):
         shutil.copytree(artifacts / with_["name"], workspace / with_.get("path", "."), dirs_exist_ok=True)
         return 0, {}
+    if uses.startswith("google-github-actions/auth@"):
+        key = workspace.parent / f"gha-creds-{workspace.name}.json"
+        key.write_text(with_["credentials_json"])
+        base_env["GOOGLE_APPLICATION_CREDENTIALS"] = str(key)  # the job's environment, as the action exports it
+        return 0, {}
     if uses.startswith(ACTION):
         env = dict(base_env)
         env.update({k: exprs.render(v) for k, v in (step.get("env") or {}).items()})
@@ -151,7 +172,8 @@ def _run_step(step, exprs, workspace, base_env, checkout, entrypoint, artifacts)
             outputs = {m.group(1): m.group(3) for m in re.finditer(r"^([\w-]+)<<(\S+)\n(.*?)\n\2$", text, re.M | re.S)}
         return out.returncode, outputs
     if "run" in step:
-        out = subprocess.run(["bash", "-c", exprs.render(step["run"])], cwd=workspace, capture_output=True, text=True)
+        out = subprocess.run(["bash", "-c", exprs.render(step["run"])], cwd=workspace, capture_output=True, text=True,
+                             env={**base_env, "PATH": base_env.get("PATH", "/usr/bin:/bin")})
         return out.returncode, {}
     raise AssertionError(f"example uses an untested step: {uses or step}")
 
