@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The container's entry: action inputs (INPUT_<NAME>) become `cml-action` flags, then the CLI runs.
+"""The container's entry: action inputs (INPUT_<NAME>) or variables (CML_<NAME>, GitLab CI and `docker run -e`)
+become `cml-action` flags, then the CLI runs.
 
 Arguments given directly (`docker run IMAGE --run "python train.py"`) come after the inputs and win.
 Kept thin and import-light so that start-up stays fast.
@@ -17,14 +18,27 @@ from cml_action.cli import main  # noqa: E402
 from cml_action.options import BY_NAME, COMMANDS  # noqa: E402
 
 
+def _setting(env: dict[str, str], name: str) -> str:
+    """An action input (INPUT_CLOUD-REGION) or, for GitLab CI and `docker run -e`, a variable (CML_CLOUD_REGION)."""
+    value = env.get(f"INPUT_{name.upper()}")
+    if value is None or value == "":
+        value = env.get("CML_" + name.upper().replace("-", "_"), "")
+    return value
+
+
 def argv_from_inputs(env: dict[str, str]) -> list[str]:
-    command = env.get("INPUT_COMMAND", "").strip() or "run"
+    command = env.get("INPUT_COMMAND", "").strip() or env.get("CML_COMMAND", "").strip() or "run"
     argv = [command]
     for name, option in BY_NAME.items():
-        value = env.get(f"INPUT_{name.upper()}")
-        if value is None or value == "" or command not in option.commands:
+        if name == "token":
+            continue  # read by the CLI itself from INPUT_TOKEN / CML_TOKEN, never placed on a command line
+        value = _setting(env, name)
+        if value == "" or command not in option.commands:
             continue
         argv += [f"--{name}", value]
+    token = env.get("INPUT_TOKEN", "")
+    if token and command in BY_NAME["token"].commands:
+        argv += ["--token", token]
     return argv
 
 

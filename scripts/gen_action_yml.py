@@ -53,13 +53,14 @@ def render() -> str:
 
 
 def inputs_table() -> str:
-    rows = ["| Input / flag | Default | Commands | What it does |", "|---|---|---|---|",
-            "| `command` | `run` | all | " + ", ".join(f"`{c}`" for c in SUMMARIES) + " |"]
+    rows = ["| Input / flag | GitLab / `docker run -e` | Default | Commands | What it does |", "|---|---|---|---|---|",
+            "| `command` | `CML_COMMAND` | `run` | all | " + ", ".join(f"`{c}`" for c in SUMMARIES) + " |"]
     for option in OPTIONS:
         default = option.action_default if option.action_default is not None else option.default
         shown = f"`{default}`" if default else ""
         commands = "all" if len(option.commands) == 6 else ", ".join(option.commands)
-        rows.append(f"| `{option.name}` | {shown} | {commands} | {option.help.replace('|', '/')} |")
+        variable = "CML_" + option.name.upper().replace("-", "_")
+        rows.append(f"| `{option.name}` | `{variable}` | {shown} | {commands} | {option.help.replace('|', '/')} |")
     rows += ["", "| Output | Meaning |", "|---|---|"] + [f"| `{k}` | {v} |" for k, v in OUTPUTS.items()]
     return "\n".join(rows)
 

@@ -81,6 +81,13 @@ class CIContext:
             print(f"::add-mask::{secret}", flush=True)
 
     def set_outputs(self, values: Mapping[str, str]) -> None:
+        """GitHub: $GITHUB_OUTPUT. GitLab: `cml.env` in the workspace, a dotenv report (`artifacts: reports:
+        dotenv: cml.env`) that hands CML_RUNNER_LABEL etc. to later jobs."""
+        if self.kind == "gitlab":
+            lines = [f"CML_{key.upper().replace('-', '_')}={' '.join(str(value).split())}" for key, value in values.items()]
+            with open(self.workspace / "cml.env", "a", encoding="utf-8") as fh:
+                fh.write("\n".join(lines) + "\n")
+            return
         if self.output_path is None:
             return
         with open(self.output_path, "a", encoding="utf-8") as fh:

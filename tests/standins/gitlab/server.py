@@ -61,6 +61,7 @@ class GitLabStandIn(StandIn):
         self.tokens: dict[str, tuple[str, tuple[str, ...]]] = {}  # token -> (kind, scopes)
         self.runners: dict[int, Runner] = {}
         self.ignored: list[tuple[str, str, str]] = []  # undeclared parameters GitLab would drop
+        self.runners_come_online = False  # a launched VM's runner contacts GitLab (tests of runner-launch)
         self._ids = itertools.count(500)
         self._setup()
 
@@ -318,6 +319,8 @@ class GitLabStandIn(StandIn):
 
     def _get_runner(self, request: Request, params: dict, runner_id: str) -> Any:
         runner = self.runners.get(int(runner_id))
+        if runner is not None and self.runners_come_online:
+            runner.status = "online"
         return self._runner_json(runner) if runner else Response(404, {"message": "404 Runner Not Found"})
 
     def _delete_runner(self, request: Request, params: dict, runner_id: str) -> Response:
