@@ -29,6 +29,16 @@ def test_readme_documents_every_input_and_output():
     assert not missing, f"README.md does not document: {missing}"
 
 
+def test_readme_tables_are_generated_from_the_code():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import gen_action_yml
+
+    readme = (ROOT / "README.md").read_text()
+    assert gen_action_yml.readme_with_table(readme) == readme, "run scripts/gen_action_yml.py"
+    assert gen_action_yml.readme_with_clouds(readme) == readme, "run scripts/gen_action_yml.py"
+    assert gen_action_yml.CLOUDS_START in readme
+
+
 def test_every_option_is_a_cli_flag_of_its_commands():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
