@@ -1,5 +1,6 @@
 """The `azure_cloud` fixture: the ARM stand-in over TLS (azure-identity insists on https), reached by the real Azure
-SDK through CML_AZURE_ENDPOINT and AZURE_AUTHORITY_HOST, trusted through REQUESTS_CA_BUNDLE."""
+SDK through CML_AZURE_ENDPOINT and AZURE_AUTHORITY_HOST (a real client-credentials token flow), trusting the stand-in's
+certificate through REQUESTS_CA_BUNDLE in `env`."""
 
 from __future__ import annotations
 
@@ -28,44 +29,67 @@ class AzureCloud:
 
     def fail_capacity(self, zone: str, times: int = 1) -> None:
         self.standin.fail_vm("ZonalAllocationFailed", "Allocation failed. We do not have sufficient capacity for the "
-                             "requested VM size in this zone.", zone, times)
+                             "requested VM size in this zone. Read more about improving likelihood of allocation "
+                             "success at http://aka.ms/allocation-guidance", zone, times)
 
     def fail_quota(self, times: int = 1) -> None:
         self.standin.fail_vm("OperationNotAllowed", "Operation could not be completed as it results in exceeding "
-                             "approved standardNCASv3_T4 Family Cores quota.", None, times)
+                             "approved standardNCASv3_T4Family Cores quota. Additional details - Deployment Model: "
+                             "Resource Manager, Location: westeurope, Current Limit: 0, Current Usage: 0, Additional "
+                             "Required: 4, (Minimum) New Limit Required: 4.", None, times)
+
+    def fail_sku(self, zone: str | None = None, times: int = 1) -> None:
+        where = f"location '{REGION}'" + (f" zones '{zone}'" if zone else "")
+        self.standin.fail_vm("SkuNotAvailable", f"The requested VM size for resource 'Following SKUs have failed for "
+                             f"Capacity Restrictions: Standard_NC4as_T4_v3' is currently not available in {where} for "
+                             "subscription '" + SUB + "'. Please try another size or deploy to a different location or "
+                             "zones. See https://aka.ms/azureskunotavailable for details.", zone, times)
 
     def fail_throttle(self, times: int = 1) -> None:
         self.standin.inject("*", r"(?i)^/subscriptions/", 429, headers={"Retry-After": "0"},
-                            body={"error": {"code": "TooManyRequests", "message": "throttled"}}, times=times)
+                            body={"error": {"code": "TooManyRequests", "message": "The request is being throttled."}},
+                            times=times)
 
     def instances(self) -> list[dict]:
         out = []
-        for group in self.standin.groups.values():
-            for key, vm in group.resources.items():
-                if key.startswith("virtualMachines/"):
-                    out.append({"id": group.name, "name": vm["name"], "zone": (vm.get("zones") or [""])[0],
-                                "state": vm.get("_power", "running"), "tags": vm.get("tags", {}),
-                                "startup_script": base64.b64decode(vm.get("_custom_data", "")).decode(), "raw": vm})
+        with self.standin.lock:
+            self.standin.settle()
+            for group in self.standin.groups.values():
+                for key, vm in group.resources.items():
+                    if key.startswith("virtualMachines/"):
+                        out.append({"id": group.name, "name": vm["name"], "zone": (vm.get("zones") or [""])[0],
+                                    "state": vm["_power"], "tags": vm.get("tags", {}),
+                                    "startup_script": base64.b64decode(vm["_custom_data"]).decode(), "raw": vm})
         return out
 
     def set_state(self, instance_id: str, state: str, preempted: bool = False) -> None:
-        group = self.standin.groups[instance_id.lower()]
-        for key in [k for k in group.resources if k.startswith(("virtualMachines/", "disks/", "extensions/"))]:
+        with self.standin.lock:
             if preempted:
-                del group.resources[key]  # eviction policy Delete
-            elif key.startswith("virtualMachines/"):
-                group.resources[key]["_power"] = state
+                self.standin.evict(instance_id)  # eviction policy Delete: the VM and what is marked Delete go
+                return
+            if state in ("terminated", "deleted"):
+                self.standin.delete_group(instance_id)  # what the VM's own power-off does
+                return
+            group = self.standin.groups[instance_id.lower()]
+            for key, resource in group.resources.items():
+                if key.startswith("virtualMachines/"):
+                    resource["_power"] = state
 
     def secrets(self) -> dict[str, str]:
         found = {}
-        for group in self.standin.groups.values():
-            for key, res in group.resources.items():
-                if key.startswith("extensions/") and res.get("_protected"):
-                    found[key] = res["_protected"]["commandToExecute"]
+        with self.standin.lock:
+            for group in self.standin.groups.values():
+                for key, res in group.resources.items():
+                    if key.startswith("extensions/") and res.get("_protected"):
+                        found[key] = res["_protected"]["commandToExecute"]
         return found
 
     def leftovers(self) -> list[str]:
-        return [f"resource group {g.name} ({len(g.resources)} resources)" for g in self.standin.groups.values()]
+        with self.standin.lock:
+            self.standin.settle()
+            lines = [f"resource group {g.name}" for g in self.standin.groups.values()]
+            lines += [f"{key} in {g.name}" for g in self.standin.groups.values() for key in g.resources]
+        return lines
 
     def assert_clean(self) -> None:
         self.standin.assert_clean()
@@ -79,7 +103,3 @@ def azure_cloud(tmp_path: Path) -> Iterator[AzureCloud]:
         cloud.assert_clean()
     finally:
         cloud.standin.stop()
-
-
-def custom_data(vm: dict) -> str:
-    return base64.b64decode(vm["properties"]["osProfile"].get("customData", "")).decode()
