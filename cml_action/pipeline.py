@@ -158,7 +158,7 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx, token, token_source = _context(args, env)
     workspace = ctx.workspace
     # --- validate everything that can be validated before spending compute ---------------------
-    target = Target.parse(args.target)
+    Target.parse(args.target)  # an unknown target fails now, not after an hour of training
     gate_rules = None
     if args.gates:
         from cml_action.gates import parse_gates

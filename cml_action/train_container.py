@@ -9,9 +9,7 @@ The container is removed whatever happens: success, failure, Ctrl-C or a cancell
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 from cml_action.errors import UserError
+from cml_action.signals import signals_ignored, sigterm_unwinds
 
 TAIL = 50
 
@@ -28,10 +27,6 @@ class Outcome:
     exit_code: int
     duration_s: float
     tail: tuple[str, ...]
-
-
-class Cancelled(KeyboardInterrupt):
-    """SIGTERM while training: unwinds like Ctrl-C so the container is removed."""
 
 
 def has_gpu() -> bool:
@@ -108,29 +103,29 @@ def run_in_image(image: str, command: str, workspace: Path, env_names: list[str]
         raise UserError(f"train-image {image}: the engine refused the container: {exc.explanation or exc}") from None
     tail: deque[str] = deque(maxlen=TAIL)
     started = time.monotonic()
-
-    def on_term(signum: int, frame: object) -> None:
-        raise Cancelled()
-
-    previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        container.start()
-        pending = ""
-        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-            pending += chunk.decode("utf-8", errors="replace")
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                print(line, file=out, flush=True)
-                tail.append(line)
-        if pending:
-            print(pending, file=out, flush=True)
-            tail.append(pending)
-        code = int(container.wait().get("StatusCode", 1))
+        with sigterm_unwinds():
+            container.start()
+            _stream(container, out, tail)
+            code = int(container.wait().get("StatusCode", 1))
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # removal must finish
-        try:
-            container.remove(force=True)
-        except APIError:
-            pass
-        signal.signal(signal.SIGTERM, previous)
+        with signals_ignored():  # removal must finish, even when the job is being cancelled
+            try:
+                container.remove(force=True)
+            except APIError:
+                pass
     return Outcome(code, time.monotonic() - started, tuple(tail))
+
+
+def _stream(container: Any, out: TextIO, tail: deque[str]) -> None:
+    """Live log lines to `out`, the last ones kept for the report."""
+    pending = ""
+    for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+        pending += chunk.decode("utf-8", errors="replace")
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            print(line, file=out, flush=True)
+            tail.append(line)
+    if pending:
+        print(pending, file=out, flush=True)
+        tail.append(pending)

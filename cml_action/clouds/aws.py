@@ -14,14 +14,13 @@ profile is given, a per-runner role is created that may read and delete only tha
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import time
 from datetime import timezone
 from typing import Any, Callable, Mapping, TypeVar
 
 from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
+from cml_action.retry import pause
 
 T = TypeVar("T")
 
@@ -69,11 +68,6 @@ GUARANTEE = ("The VM is created with shutdown behaviour *terminate*: when it pow
              "`runner-sweep` deletes anything past its `cml-action-expires` tag.")
 
 
-def _backoff() -> float:
-    try:
-        return float(os.environ.get("CML_RETRY_BACKOFF", "1"))
-    except ValueError:
-        return 1.0
 
 
 def _code(exc: Exception) -> str:
@@ -116,7 +110,7 @@ class AwsProvider:
             except ClientError as exc:
                 code = _code(exc)
                 if (code in THROTTLED or code in retry_codes) and attempt < 5:
-                    time.sleep(_backoff() * 2**attempt)
+                    pause(attempt)
                     continue
                 raise
         raise CloudError(f"AWS kept throttling {what}")  # pragma: no cover

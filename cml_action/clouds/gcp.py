@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shlex
-import time
 from datetime import datetime
 from typing import Any, Callable, Mapping, TypeVar
 
 from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
+from cml_action.retry import pause
 
 T = TypeVar("T")
 
@@ -62,11 +61,6 @@ GUARANTEE = ("GCE enforces the lifetime itself: the VM is created with `maxRunDu
              "or the VM stays idle, it deletes its own instance through the API before shutting down.")
 
 
-def _backoff() -> float:
-    try:
-        return float(os.environ.get("CML_RETRY_BACKOFF", "1"))
-    except ValueError:
-        return 1.0
 
 
 def label_value(text: str) -> str:
@@ -140,7 +134,7 @@ class GcpProvider:
                 throttled = isinstance(exc, gexc.TooManyRequests) or "rateLimitExceeded" in str(exc)
                 if not throttled or attempt == 5:
                     raise CloudError(f"Google Cloud refused to {what}: {exc.code} {exc.message}") from None
-            time.sleep(_backoff() * 2**attempt)
+            pause(attempt)
         raise CloudError(f"Google Cloud kept throttling {what}")  # pragma: no cover
 
     # --- catalogue --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Callable, Literal, Protocol
 
 from cml_action.errors import UserError
 
@@ -67,6 +67,26 @@ def sticky_marker(title: str) -> str:
     """Hidden HTML comment that finds our previous report; keyed by title so matrix jobs keep their own."""
     key = hashlib.sha256(title.strip().encode()).hexdigest()[:16]
     return f"<!-- cml-action:report:{key} -->"
+
+
+def resolve_target(target: Target, sha: str, pr_number: int | None, open_for: "Callable[[str], list[int]]",
+                   review: str = "pull request") -> list[Destination]:
+    """`target` semantics shared by every forge: `auto` = the PR/MR of the event, else the open ones whose head is
+    `sha`, else a commit comment; `pr` insists on one; `none` posts nothing."""
+    if target.kind == "none":
+        return []
+    if target.kind == "issue":
+        return [Destination("issue", target.number)]
+    if target.kind == "pr" and target.number:
+        return [Destination("pr", target.number)]
+    if target.kind == "commit":
+        return [Destination("commit", sha=sha)]
+    numbers = [pr_number] if pr_number else open_for(sha)
+    if numbers:
+        return [Destination("pr", n) for n in numbers]
+    if target.kind == "pr":
+        raise UserError(f"target pr: no open {review} has commit {sha[:7]} as its head")
+    return [Destination("commit", sha=sha)]
 
 
 class Forge(Protocol):

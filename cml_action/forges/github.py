@@ -12,15 +12,14 @@ before trying again.
 from __future__ import annotations
 
 import base64
-import os
-import time
 import uuid
 from pathlib import PurePosixPath
 from typing import Any, Callable, TypeVar
 
 from cml_action.ci.context import CIContext
 from cml_action.errors import ForgeError, PermissionDenied, UserError
-from cml_action.forges.base import Destination, Image, Posted, Target
+from cml_action.forges.base import Destination, Image, Posted, Target, resolve_target
+from cml_action.retry import backoff_base, pause
 
 T = TypeVar("T")
 
@@ -32,12 +31,6 @@ PERMISSION_HINT = {
 }
 
 
-def _backoff() -> float:
-    """Base delay between attempts; tests shorten it through CML_RETRY_BACKOFF."""
-    try:
-        return float(os.environ.get("CML_RETRY_BACKOFF", "1"))
-    except ValueError:
-        return 1.0
 
 
 def _make_retry():
@@ -52,7 +45,7 @@ def _make_retry():
                 return False
             return super().is_retry(method, status_code, has_retry_after)
 
-    return SafeRetry(total=ATTEMPTS, backoff_factor=_backoff(), max_rate_limit_wait=600)
+    return SafeRetry(total=ATTEMPTS, backoff_factor=backoff_base(), max_rate_limit_wait=600)
 
 
 class GitHubForge:
@@ -105,20 +98,7 @@ class GitHubForge:
 
     # --- targets --------------------------------------------------------------------------------
     def resolve(self, target: Target) -> list[Destination]:
-        if target.kind == "none":
-            return []
-        if target.kind == "issue":
-            return [Destination("issue", target.number)]
-        if target.kind == "pr" and target.number:
-            return [Destination("pr", target.number)]
-        if target.kind == "commit":
-            return [Destination("commit", sha=self.ctx.sha)]
-        prs = [self.ctx.pr_number] if self.ctx.pr_number else self._open_pulls_for(self.ctx.sha)
-        if prs:
-            return [Destination("pr", n) for n in prs]
-        if target.kind == "pr":
-            raise UserError(f"target pr: no open pull request has commit {self.ctx.sha[:7]} as its head")
-        return [Destination("commit", sha=self.ctx.sha)]
+        return resolve_target(target, self.ctx.sha, self.ctx.pr_number, self._open_pulls_for, "pull request")
 
     def _open_pulls_for(self, sha: str) -> list[int]:
         if not sha:
@@ -172,7 +152,7 @@ class GitHubForge:
             except ForgeError:
                 if attempt == ATTEMPTS - 1:
                     raise
-                time.sleep(_backoff() * 2**attempt)
+                pause(attempt)
         ref = (data.get("repository") or {}).get("ref")
         if not ref:
             return None
@@ -207,7 +187,7 @@ class GitHubForge:
             if tip and headline in tip[1]:
                 return tip[0]
             oid = tip[0] if tip else oid
-            time.sleep(_backoff() * 2**attempt)
+            pause(attempt)
         raise ForgeError("could not commit the report images")  # pragma: no cover - loop always returns or raises
 
     def _create_assets_branch(self) -> str:
@@ -265,7 +245,7 @@ class GitHubForge:
             landed = self._call(what, "comment", lambda: last_with(once))
             if landed is not None:
                 return Posted(landed.html_url, updated=False)
-            time.sleep(_backoff() * 2**attempt)
+            pause(attempt)
         raise ForgeError(f"could not {what}")  # pragma: no cover
 
     # --- checks ---------------------------------------------------------------------------------
@@ -289,5 +269,5 @@ class GitHubForge:
             )
             if found:
                 return found[0].html_url
-            time.sleep(_backoff() * 2**attempt)
+            pause(attempt)
         raise ForgeError("could not create the check run")  # pragma: no cover

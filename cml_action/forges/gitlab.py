@@ -12,13 +12,13 @@ processed) is retried through `obey_rate_limit`, and after a failed create we lo
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from typing import Any, Callable, TypeVar
 
 from cml_action.ci.context import CIContext
 from cml_action.errors import ForgeError, PermissionDenied, UserError
-from cml_action.forges.base import Destination, Image, Posted, Target
+from cml_action.forges.base import Destination, Image, Posted, Target, resolve_target
+from cml_action.retry import pause
 
 T = TypeVar("T")
 ATTEMPTS = 4
@@ -26,11 +26,6 @@ TOKEN_HINT = ("a project access token (role Reporter or higher, scope `api`) sto
               "CML_TOKEN; CI_JOB_TOKEN cannot write notes")
 
 
-def _backoff() -> float:
-    try:
-        return float(os.environ.get("CML_RETRY_BACKOFF", "1"))
-    except ValueError:
-        return 1.0
 
 
 def server_from_api(api_url: str) -> str:
@@ -68,7 +63,7 @@ class GitLabForge:
                 if code in (401, 403):
                     raise self._denied(what) from None
                 if code >= 500 and attempt < ATTEMPTS - 1:
-                    time.sleep(_backoff() * 2**attempt)  # only reads go through here: safe to ask again
+                    pause(attempt)  # only reads go through here: safe to ask again
                     continue
                 raise ForgeError(f"GitLab failed to {what}: {code or ''} {exc.error_message}".strip()) from None
         raise ForgeError(f"GitLab failed to {what}")  # pragma: no cover
@@ -89,25 +84,12 @@ class GitLabForge:
             found = landed()
             if found is not None:
                 return found
-            time.sleep(_backoff() * 2**attempt)
+            pause(attempt)
         raise ForgeError(f"GitLab failed to {what}")  # pragma: no cover
 
     # --- targets --------------------------------------------------------------------------------
     def resolve(self, target: Target) -> list[Destination]:
-        if target.kind == "none":
-            return []
-        if target.kind == "issue":
-            return [Destination("issue", target.number)]
-        if target.kind == "pr" and target.number:
-            return [Destination("pr", target.number)]
-        if target.kind == "commit":
-            return [Destination("commit", sha=self.ctx.sha)]
-        mrs = [self.ctx.pr_number] if self.ctx.pr_number else self._open_mrs_for(self.ctx.sha)
-        if mrs:
-            return [Destination("pr", n) for n in mrs]
-        if target.kind == "pr":
-            raise UserError(f"target pr: no open merge request has commit {self.ctx.sha[:7]} as its head")
-        return [Destination("commit", sha=self.ctx.sha)]
+        return resolve_target(target, self.ctx.sha, self.ctx.pr_number, self._open_mrs_for, "merge request")
 
     def _open_mrs_for(self, sha: str) -> list[int]:
         if not sha:

@@ -8,7 +8,7 @@ needs admin rights on the repository (`administration: write` for a GitHub App t
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from cml_action.errors import ForgeError, PermissionDenied
 from cml_action.runners.registry import Registration, RunnerInfo

@@ -10,10 +10,8 @@ Any exception, Ctrl-C or SIGTERM in between deletes the VM(s) found by the launc
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
@@ -32,6 +30,7 @@ from cml_action.clouds.base import (
 from cml_action.errors import CloudError, UserError
 from cml_action.runners import naming, startup
 from cml_action.runners.registry import RunnerRegistry
+from cml_action.signals import signals_ignored, sigterm_unwinds
 
 Log = Callable[[str], None]
 
@@ -66,33 +65,6 @@ class Launched:
     label: str
     name: str
     instances: tuple[Instance, ...]
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (the job was cancelled): unwinds like Ctrl-C so cleanup runs."""
-
-
-@contextmanager
-def signals_unwind() -> Iterator[None]:
-    def on_term(signum: int, frame: object) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def signals_ignored() -> Iterator[None]:
-    """Cleanup must finish: a second cancel while deleting would leak exactly what we are deleting."""
-    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 def cleanup(provider: Provider, registry: RunnerRegistry, label: str, runner_id: str | None, log: Log) -> list[str]:
@@ -187,7 +159,7 @@ def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest,
             TAG_EXPIRES: expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
     labels = [name, naming.cloud_label(request.cloud), *request.labels]
     runner_id: str | None = None
-    with signals_unwind():
+    with sigterm_unwinds():
         try:
             registration = registry.register(name, labels)
             runner_id = registration.runner_id

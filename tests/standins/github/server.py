@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from standins.github.graphql_api import Refusal, execute
 from standins.github.openapi import OpenAPI
-from standins.server import Request, Response, SpecViolation, StandIn
+from standins.server import Request, Response, StandIn
 
 SPEC_FILE = Path(__file__).parent / "spec" / "api.github.com.subset.json.gz"
 API = "/api/v3"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
