@@ -11,7 +11,6 @@ import pytest
 from cml_action.clouds import gcp
 from cml_action.clouds.base import TAG_EXPIRES, TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, MachineSpec, Placement
 from cml_action.errors import UserError
-from standins.gce.fixture import gcp_cloud  # noqa: F401
 
 NAME = "cml-20261123000000-abcdef"
 SECRET = "ENCODED-JIT-CONFIG-single-use"

@@ -14,7 +14,6 @@ import yaml
 
 from cml_action.options import BY_NAME
 from repo_helpers import GIT_ENV, ROOT, example_repo, git
-from standins.aws.fixture import aws_cloud  # noqa: F401
 
 TEMPLATE = ROOT / ".gitlab-ci-template.yml"
 COMPONENT = ROOT / "templates" / "report.yml"

@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 
 from repo_helpers import ROOT
-from standins.arm.fixture import azure_cloud  # noqa: F401
-from standins.aws.fixture import aws_cloud  # noqa: F401
-from standins.gce.fixture import gcp_cloud  # noqa: F401
 
 REPO = "octo/models"
 ADMIN = "ghp_runnerAdminToken0000000000000000000"

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from repo_helpers import ROOT, GIT_ENV, example_repo, run_cli
-from standins.docker_engine.fixture import docker_engine  # noqa: F401
 
 
 def engine_env(engine) -> dict[str, str]:

@@ -14,9 +14,6 @@ import pytest
 
 from dvc_helpers import dvc_repo
 from repo_helpers import GIT_ENV, ROOT, example_repo, git
-from standins.arm.fixture import azure_cloud  # noqa: F401
-from standins.aws.fixture import aws_cloud  # noqa: F401
-from standins.gce.fixture import gcp_cloud  # noqa: F401
 from workflow_runner import load, run_workflow
 
 EXAMPLES = ROOT / "workflows-examples"
