@@ -13,12 +13,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from standins.arm.fixture import azure_cloud  # noqa: F401
+from standins.arm.server import CONTRIBUTOR, SUB
 
 from cml_action.clouds import azure
 from cml_action.clouds.base import TAG_EXPIRES, TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
-from standins.arm.fixture import azure_cloud  # noqa: F401
-from standins.arm.server import CONTRIBUTOR, SUB
 
 NAME = "cml-20261123000000-abcdef"
 SECRET = "ENCODED-JIT-CONFIG-single-use"
@@ -47,7 +47,7 @@ def shellcheck(tmp_path: Path, snippet: str) -> None:
     """Embedded as the bootstrap embeds it: in a function of a bash script."""
     script = tmp_path / "check.sh"
     script.write_text(f"#!/bin/bash\nset -euo pipefail\nf() {{\n{snippet}\n}}\nf\n")
-    out = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
+    out = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout
 
 
@@ -229,7 +229,7 @@ def test_bad_credentials_and_options_are_user_errors(azure_cloud, provider):
                             (dict(permission_set="my-identity"), "user-assigned managed identity")):
         with pytest.raises(UserError, match=message):
             provider.create(spec(**change), T4)
-    assert azure_cloud.leftovers() == []
+    assert not [e for e in azure_cloud.standin.requests if e.method == "PUT"]  # refused before anything exists
     with pytest.raises(UserError, match="AZURE_SUBSCRIPTION_ID"):
         azure.from_env({k: v for k, v in azure_cloud.env.items() if k != "AZURE_SUBSCRIPTION_ID"}, "westeurope").find({})
 
@@ -283,7 +283,7 @@ def test_secret_snippet_hands_over_once_and_forgets_at_the_source(azure_cloud, p
     subprocess.run(["sh", "-c", command], env=env, check=True, timeout=10)  # what the extension runs on the VM
     assert oct(state.stat().st_mode & 0o777) == "0o700"
     out = subprocess.run(["bash", "-c", f"set -euo pipefail\nf() {{\n{provider.secret_snippet(spec())}\n}}\nf"],
-                         env=env, capture_output=True, text=True, timeout=30)
+                         env=env, capture_output=True, text=True, timeout=30, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout == SECRET
     assert list(state.iterdir()) == []  # shredded on the VM
@@ -301,7 +301,7 @@ def test_power_off_deletes_the_runners_group_with_the_vms_identity(azure_cloud, 
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CML_AZURE_IMDS": azure_cloud.standin.url,
            "CML_AZURE_ARM": azure_cloud.standin.url, "CURL_CA_BUNDLE": azure_cloud.cert}
     out = subprocess.run(["bash", "-c", provider.poweroff_snippet(spec())], capture_output=True, text=True, env=env,
-                         timeout=30)
+                         timeout=30, check=False)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "shutdown").read_text().strip() == "-h now"
     deletes = [e for e in azure_cloud.standin.requests if e.method == "DELETE"]
@@ -319,17 +319,45 @@ def test_the_vms_identity_cannot_touch_other_groups(azure_cloud, provider, tmp_p
                     Placement("1", "Standard_D8s_v5", spot=False))
     azure_cloud.standin.vm.update(group=first.id, name=NAME)
     env = {"PATH": "/usr/bin:/bin", "CURL_CA_BUNDLE": azure_cloud.cert, "ARM": azure_cloud.standin.url}
-    token = json.loads(subprocess.run(["curl", "-fsS", "-H", "Metadata: true",
-                                       f"{azure_cloud.standin.url}/metadata/identity/oauth2/token?api-version=2018-02-01"
-                                       f"&resource={azure_cloud.standin.url}/"], env=env, capture_output=True,
+    imds = f"{azure_cloud.standin.url}/metadata/identity/oauth2/token?api-version=2018-02-01&resource={azure_cloud.standin.url}/"
+    token = json.loads(subprocess.run(["curl", "-fsS", "-H", "Metadata: true", imds], env=env, capture_output=True,
                                       check=True).stdout)["access_token"]
+    target = f"{azure_cloud.standin.url}/subscriptions/{SUB}/resourceGroups/cml-action-{other}?api-version=2025-04-01"
     out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-H",
-                          f"Authorization: Bearer {token}",
-                          f"{azure_cloud.standin.url}/subscriptions/{SUB}/resourceGroups/cml-action-{other}"
-                          "?api-version=2025-04-01"], env=env, capture_output=True, text=True, check=True)
+                          f"Authorization: Bearer {token}", target], env=env, capture_output=True, text=True, check=True)
     assert out.stdout == "403"
     assert len(azure_cloud.instances()) == 2
     for group in list(azure_cloud.standin.groups.values()):
         provider.delete(azure.Instance(group.name, "", "", "running", {}))
     assert azure_cloud.leftovers() == []
     assert os.environ.get("CML_AZURE_IMDS") is None  # nothing leaked into the test process
+
+
+def test_the_standin_refuses_what_azure_would_refuse(azure_cloud):
+    """The checks that keep the tests above honest can fail."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from standins.arm.server import TOKEN
+    from standins.arm.shapes import problems
+
+    vm = {"location": "westeurope", "properties": {"hardwareProfile": {"vmSize": "Standard_D2s_v5"}, "priority": "Cheap",
+                                                    "storageProfile": {"osDisk": {"createOption": "FromImage",
+                                                                                  "deleteOptions": "Delete"}}}}
+    assert problems("virtualMachine", vm) == [
+        "virtualMachine: unknown property 'properties.storageProfile.osDisk.deleteOptions'",
+        "virtualMachine: properties.priority must be one of ['Low', 'Regular', 'Spot'], got 'Cheap'"]
+    context = ssl.create_default_context(cafile=azure_cloud.cert)
+    base = f"{azure_cloud.standin.url}/subscriptions/{SUB}/resourcegroups/g"
+    for query, body in (("2019-01-01", {"location": "westeurope"}), ("2025-04-01", {"location": "westeurope", "colour": 1})):
+        request = urllib.request.Request(f"{base}?api-version={query}", json.dumps(body).encode(), method="PUT",
+                                         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, context=context)
+        assert err.value.code == 400
+    assert len(azure_cloud.standin.violations) == 2
+    assert "not a published version" in azure_cloud.standin.violations[0]
+    assert "unknown property 'colour'" in azure_cloud.standin.violations[1]
+    azure_cloud.standin.violations.clear()
+    assert azure_cloud.leftovers() == []

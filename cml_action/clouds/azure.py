@@ -32,10 +32,11 @@ import re
 import shlex
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
-from cml_action.clouds.base import TAG_LABEL, TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
+from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
 
 T = TypeVar("T")
@@ -61,9 +62,9 @@ STATE_DIR = "/var/lib/cml-action"
 TAG_SPOT = "cml-action-spot"
 GROUP_PREFIX = "cml-action-"
 _SUBNET_ID = re.compile(r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+"
-                        r"/subnets/[^/]+", re.I)
+                        r"/subnets/[^/]+", re.IGNORECASE)
 _IDENTITY_ID = re.compile(r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/"
-                          r"userAssignedIdentities/[^/]+", re.I)
+                          r"userAssignedIdentities/[^/]+", re.IGNORECASE)
 
 PERMISSIONS = """\
 **Launcher** (service principal, or workload identity federation from the CI): on the subscription, `Contributor`
@@ -100,7 +101,7 @@ def _classify(code: str, message: str) -> tuple[str, bool] | None:
         return _CAPACITY[code]
     if code == "OperationNotAllowed" and "quota" in message.lower():
         return "region", False
-    if code == "InvalidParameter" and re.search(r"size .* (is )?not (available|supported)", message, re.I):
+    if code == "InvalidParameter" and re.search(r"size .* (is )?not (available|supported)", message, re.IGNORECASE):
         return "type", False
     return None
 
@@ -253,10 +254,18 @@ class AzureProvider:
     def create(self, spec: MachineSpec, placement: Placement) -> Instance:
         group = GROUP_PREFIX + spec.name
         tags = {**spec.tags, TAG_SPOT: "true" if placement.spot else "false"}
+        _image(spec.image, placement.machine_type)  # bad options fail before anything exists
+        _identity(spec.permission_set)
+        if spec.subnet and not _SUBNET_ID.fullmatch(spec.subnet):
+            raise UserError("--cloud-subnet for Azure is a subnet resource id: /subscriptions/<id>/resourceGroups/"
+                            "<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
         try:
             return self._create(spec, placement, group, tags)
         except BaseException:
-            self._delete_group(group)
+            try:
+                self._delete_group(group)
+            except Exception:  # noqa: BLE001, S110 - the original failure matters; the launcher cleans up by tag
+                pass
             raise
 
     def _create(self, spec: MachineSpec, placement: Placement, group: str, tags: dict[str, str]) -> Instance:
@@ -270,11 +279,7 @@ class AzureProvider:
         nsg = self._call("create the network security group", lambda: network.network_security_groups.begin_create_or_update(
             group, f"{spec.name}-nsg", {"location": loc, "tags": tags, "properties": {"securityRules": []}}).result())
         subnet = spec.subnet
-        if subnet:
-            if not _SUBNET_ID.fullmatch(subnet):
-                raise UserError("--cloud-subnet for Azure is a subnet resource id: /subscriptions/<id>/resourceGroups/"
-                                "<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
-        else:
+        if not subnet:
             vnet = self._call("create the virtual network", lambda: network.virtual_networks.begin_create_or_update(
                 group, f"{spec.name}-vnet", {"location": loc, "tags": tags, "properties": {
                     "addressSpace": {"addressPrefixes": ["10.42.0.0/24"]},
@@ -314,21 +319,9 @@ class AzureProvider:
     def _vm_body(self, spec: MachineSpec, placement: Placement, loc: str, tags: dict[str, str], nic: str,
                  grid: bool) -> dict[str, Any]:
         size = placement.machine_type
-        image_text = spec.image or (IMAGE_CUDA if re.match(r"Standard_N[CD]", size) else IMAGE_CPU)
-        parts = image_text.split(":")
-        if image_text.startswith("/subscriptions/"):
-            image: dict[str, str] = {"id": image_text}
-        elif len(parts) == 4 and all(parts):
-            image = dict(zip(("publisher", "offer", "sku", "version"), parts))
-        else:
-            raise UserError("--cloud-image for Azure: an image URN publisher:offer:sku:version or an image resource id")
         premium = bool(re.match(r"Standard_[A-Z]+\d+[a-z]*s[a-z]*_", size))  # sizes with premium storage have an "s"
         script = _deferred(spec.startup_script) if grid else spec.startup_script
-        identity: dict[str, Any] = {"type": "SystemAssigned"}
-        if spec.permission_set:
-            if not _IDENTITY_ID.fullmatch(spec.permission_set):
-                raise UserError("--cloud-permission-set for Azure is a user-assigned managed identity resource id")
-            identity = {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {spec.permission_set: {}}}
+        image, identity = _image(spec.image, size), _identity(spec.permission_set)
         props: dict[str, Any] = {
             "hardwareProfile": {"vmSize": size},
             "storageProfile": {"imageReference": image, "osDisk": {
@@ -451,6 +444,25 @@ class AzureProvider:
 
 def from_env(env: Mapping[str, str], region: str) -> AzureProvider:
     return AzureProvider(env, region)
+
+
+def _image(image: str, size: str) -> dict[str, str]:
+    text = image or (IMAGE_CUDA if re.match(r"Standard_N[CD]", size) else IMAGE_CPU)
+    parts = text.split(":")
+    if text.startswith("/subscriptions/"):
+        return {"id": text}
+    if len(parts) == 4 and all(parts):
+        return dict(zip(("publisher", "offer", "sku", "version"), parts))
+    raise UserError("--cloud-image for Azure: an image URN publisher:offer:sku:version or an image resource id")
+
+
+def _identity(permission_set: str) -> dict[str, Any]:
+    """The system-assigned identity deletes the runner's group; a user-assigned one (cloud-permission-set) is the job's."""
+    if not permission_set:
+        return {"type": "SystemAssigned"}
+    if not _IDENTITY_ID.fullmatch(permission_set):
+        raise UserError("--cloud-permission-set for Azure is a user-assigned managed identity resource id")
+    return {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {permission_set: {}}}
 
 
 def _writer(secret: str, start_bootstrap: bool) -> str:

@@ -5,8 +5,8 @@ certificate through REQUESTS_CA_BUNDLE in `env`."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -10,12 +10,13 @@ it. The VM's managed identity (token from IMDS) may only touch resource groups w
 from __future__ import annotations
 
 import itertools
-import socket
 import re
+import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from standins.arm.shapes import API_VERSIONS, namespace, problems
@@ -82,7 +83,7 @@ class ArmStandIn(StandIn):
             self.vm_faults.append(Fault(code, message, zone, times))
 
     # --- plumbing ------------------------------------------------------------------------------------
-    def start(self, tls: tuple[str, str] | None = None) -> "ArmStandIn":
+    def start(self, tls: tuple[str, str] | None = None) -> ArmStandIn:
         super().start(tls)
         assert self._server is not None
         # connections inherit this: headers and body leave at once instead of waiting out a delayed ACK per request

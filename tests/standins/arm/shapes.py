@@ -172,10 +172,10 @@ API_VERSIONS: dict[str, set[str]] = {
 
 def namespace(path: str) -> str:
     """The provider namespace a request path addresses (the last one: extension resources sit under another)."""
-    found = re.findall(r"/providers/([^/]+)/", path, flags=re.I)
+    found = re.findall(r"/providers/([^/]+)/", path, flags=re.IGNORECASE)
     if found:
         return next((k for k in API_VERSIONS if k.lower() == found[-1].lower()), found[-1])
-    if re.search(r"/locations$", path, flags=re.I):
+    if re.search(r"/locations$", path, flags=re.IGNORECASE):
         return "subscriptions"
     return "Microsoft.Resources"
 
