@@ -111,7 +111,7 @@ def place(provider: Provider, spec: MachineSpec, request: LaunchRequest, log: Lo
         if key in skip_type or key in skip_region_for:
             continue
         market = "spot" if placement.spot else "on-demand"
-        log(f"trying {placement.machine_type} {market} in {placement.zone}")
+        log(f"trying {placement.machine_type} {market} in {placement.zone or 'the region (no zones)'}")
         try:
             return provider.create(spec, placement)
         except CapacityError as exc:
