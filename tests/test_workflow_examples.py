@@ -189,7 +189,7 @@ def test_dvc_example_pulls_reproduces_reports_and_pushes(gh, tmp_path: Path):
                           checkout=copier(repo), entrypoint=entrypoint, work=tmp_path / "d",
                           secrets={"AWS_ACCESS_KEY_ID": "unused-local-remote", "AWS_SECRET_ACCESS_KEY": "unused"})
     (body,) = comments(gh)
-    assert "## DVC report" in body and "eval/metrics.json" in body and "ROC curve" in body
+    assert "## DVC report" in body and "| accuracy |" in body and "ROC curve of `eval/roc.json`" in body
     gate_failed = "❌ **gates failed**" in body  # the branch trains 5 shallow trees: accuracy may drop
     assert [code for *_, code in result.steps] == [0, 1 if gate_failed else 0], result.steps
     assert (repo / "eval").exists()
