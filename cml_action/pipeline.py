@@ -206,10 +206,13 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         data.warnings.append(warning)
     metrics_files, params_files, plot_entries = args.metrics, args.params, args.plots
     if use_dvc is not None and not (metrics_files or params_files or plot_entries):
-        declared = use_dvc.declared(workspace)
-        data.metrics = use_dvc.metric_rows(workspace, baseline.sha if baseline else None, declared)
-        data.params = use_dvc.param_rows(workspace, baseline.sha if baseline else None, declared)
-        plot_entries = _dvc_plot_entries(declared)
+        try:
+            declared = use_dvc.declared(workspace)
+            data.metrics = use_dvc.metric_rows(workspace, baseline.sha if baseline else None, declared)
+            data.params = use_dvc.param_rows(workspace, baseline.sha if baseline else None, declared)
+            plot_entries = _dvc_plot_entries(declared)
+        except UserError as exc:
+            problems.add(str(exc))
     else:
         data.metrics = _rows(metrics_files, workspace, baseline, problems)
         data.params = _rows(params_files, workspace, baseline, problems)
@@ -296,7 +299,12 @@ def _tensorboard(logdir: str, workspace: Path, out_dir: Path, data: ReportData, 
     if isinstance(result, Refused) or not result.is_dir():
         problems.add(f"{logdir}: TensorBoard log directory not found in the workspace")
         return
-    for plot in scalar_plots(result, out_dir / "tensorboard"):
+    try:
+        plots = scalar_plots(result, out_dir / "tensorboard")
+    except UserError as exc:
+        problems.add(str(exc))  # after training: report the problem, never lose the report
+        return
+    for plot in plots:
         data.figures.append(Figure(plot.image.relative_to(out_dir).as_posix(), plot.caption))
 
 

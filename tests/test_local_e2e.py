@@ -49,3 +49,14 @@ def test_unknown_target_is_refused_before_training(tmp_path: Path):
     repo = example_repo(tmp_path, change_params=False)
     out = run_cli(repo, "--run", "touch trained.flag", "--target", "nowhere")
     assert out.returncode == 2 and not (repo / "trained.flag").exists()
+
+
+def test_problems_found_after_training_keep_the_report_and_exit_2(tmp_path: Path):
+    repo = example_repo(tmp_path)
+    (repo / "logs").mkdir()
+    out = run_cli(repo, "--run", "python train.py", "--metrics", "metrics.json", "--tensorboard", "logs",
+                  "--notebook-diff", "false")
+    assert out.returncode == 2
+    assert "no TensorBoard event files" in out.stderr and "Traceback" not in out.stderr
+    report = (repo / "cml-report" / "report.md").read_text()
+    assert "| accuracy |" in report and "no TensorBoard event files" in report
