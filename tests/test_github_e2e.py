@@ -247,3 +247,18 @@ def test_fork_pattern_publish_posts_the_artifact_on_the_trusted_event_pr(gh, tmp
     assert out.returncode == 0, out.stderr
     body = issue_comments(gh, 11)[0]["body"]
     assert "## Model report" in body and "?raw=true" in body
+
+
+def test_sticky_comment_is_found_beyond_the_first_page(gh, tmp_path: Path):
+    repo = example_repo(tmp_path)
+    head = git(repo, "rev-parse", "HEAD")
+    gh.add_pull(OWNER_REPO, 12, head_sha=head, head_ref="feature", base_ref="main")
+    env = actions_env(gh, repo, tmp_path, "pull_request", pr_payload(12, head), sha=head)
+    assert run_cli(repo, "report", *report_args(), env=env).returncode == 0
+    for i in range(130):  # a long review after the first report: it is now on page 2 of 100
+        gh.add_comment(OWNER_REPO, 12, f"review remark {i}")
+    out = run_cli(repo, "report", *report_args(), env=env)
+    assert out.returncode == 0, out.stderr
+    bodies = [c["body"] for c in gh.repos[OWNER_REPO].comments.values()]
+    assert len(bodies) == 131 and sum("## Model report" in b for b in bodies) == 1
+    assert "updated the report" in out.stdout

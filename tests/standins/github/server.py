@@ -101,6 +101,15 @@ class GitHubStandIn(StandIn):
             repo.pulls[number] = {"number": number, "state": state, "head_sha": head_sha, "head_ref": head_ref,
                                   "base_ref": base_ref}
 
+    def add_comment(self, full_name: str, number: int, body: str) -> None:
+        """Someone else's comment on an issue or pull request (reviews pile up between reports)."""
+        repo = self.repos[full_name]
+        with self.lock:
+            cid = self.next_id()
+            repo.comments[cid] = {"id": cid, "node_id": f"IC_{cid}", "body": body, "user": {**USER, "login": "reviewer"},
+                                  "created_at": _now(), "updated_at": _now(), "author_association": "MEMBER",
+                                  "_on": ("issue", number)}
+
     def add_run(self, full_name: str, run_id: int, conclusion: str = "failure") -> None:
         with self.lock:
             self.repos[full_name].runs[run_id] = {"conclusion": conclusion}
