@@ -45,6 +45,7 @@ OPERATIONS = [
     ("delete", "/repos/{owner}/{repo}/actions/runners/{runner_id}"),
     ("get", "/repos/{owner}/{repo}/actions/runs/{run_id}"),
     ("post", "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"),
+    ("post", "/repos/{owner}/{repo}/dispatches"),
 ]
 
 

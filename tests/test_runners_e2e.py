@@ -23,7 +23,8 @@ WEAK = "ghs_workflowToken000000000000000000000"
 @pytest.fixture()
 def gh(github_standin):
     github_standin.add_repo(REPO)
-    github_standin.add_token(ADMIN, {"administration": "write", "actions": "write", "metadata": "read"})
+    github_standin.add_token(ADMIN, {"administration": "write", "actions": "write", "contents": "write",
+                                     "metadata": "read"})
     github_standin.add_token(WEAK, {"contents": "write", "metadata": "read"})
     return github_standin
 
@@ -174,6 +175,31 @@ def test_preempted_job_is_re_run_when_asked(gh, cloud, tmp_path: Path):
     assert out.returncode == 0, out.stderr
     assert "preempted" in out.stdout and gh.repos[REPO].reruns == [4242]
     nothing_left(gh, cloud)
+
+
+def test_preemption_while_the_run_is_still_going_is_re_run_by_the_companion(gh, aws_cloud, tmp_path: Path):
+    import json
+
+    gh.runner_online_after = 0
+    env = cli_env(gh, aws_cloud, tmp_path)
+    assert cli(env, *launch_args(aws_cloud)).returncode == 0
+    label = outputs(tmp_path)["runner-label"]
+    (vm,) = aws_cloud.instances()
+    aws_cloud.set_state(vm["id"], "terminated", preempted=True)
+    gh.add_run(REPO, 4242, conclusion="failure", completes_after=1000)  # the teardown job is part of this run
+    out = cli(env, *teardown_args(aws_cloud, label, "--retry-on-preemption", "true"))
+    assert out.returncode == 0, out.stderr
+    assert gh.repos[REPO].reruns == [] and gh.repos[REPO].dispatches == [
+        {"event_type": "cml-action-rerun", "client_payload": {"run_id": "4242"}}]
+    nothing_left(gh, aws_cloud)
+    # the companion workflow (repository_dispatch) waits for the run to complete, then re-runs its failed jobs
+    gh.add_run(REPO, 4242, conclusion="failure", completes_after=3)
+    event = tmp_path / "dispatch.json"
+    event.write_text(json.dumps({"action": "cml-action-rerun", "client_payload": {"run_id": "4242"}}))
+    companion = {**env, "GITHUB_EVENT_NAME": "repository_dispatch", "GITHUB_EVENT_PATH": str(event)}
+    out = cli(companion, "runner-teardown")
+    assert out.returncode == 0, out.stderr
+    assert gh.repos[REPO].reruns == [4242] and "re-running the failed jobs of run 4242" in out.stdout
 
 
 def test_teardown_refuses_a_label_that_is_not_a_launch_label(gh, aws_cloud, tmp_path: Path):

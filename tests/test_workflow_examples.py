@@ -29,7 +29,8 @@ def gh(github_standin):
     github_standin.add_token(TOKEN, {"contents": "write", "pull_requests": "write", "issues": "write",
                                      "checks": "write", "metadata": "read"})
     github_standin.add_token(READ_ONLY, {"contents": "read", "pull_requests": "read", "metadata": "read"})
-    github_standin.add_token(ADMIN, {"administration": "write", "actions": "write", "metadata": "read"})
+    github_standin.add_token(ADMIN, {"administration": "write", "actions": "write", "contents": "write",
+                                     "metadata": "read"})
     return github_standin
 
 
@@ -193,3 +194,14 @@ def test_dvc_example_pulls_reproduces_reports_and_pushes(gh, tmp_path: Path):
     gate_failed = "❌ **gates failed**" in body  # the branch trains 5 shallow trees: accuracy may drop
     assert [code for *_, code in result.steps] == [0, 1 if gate_failed else 0], result.steps
     assert (repo / "eval").exists()
+
+
+def test_rerun_preempted_companion_re_runs_the_run_once_completed(gh, tmp_path: Path):
+    gh.add_run(REPO, 901, conclusion="failure", completes_after=2)
+    event = {"action": "cml-action-rerun", "client_payload": {"run_id": "901"}}
+    result = run_workflow(EXAMPLES / "rerun-preempted.yml", event_name="repository_dispatch", payload=event,
+                          base_env=base_env(gh, tmp_path, "repository_dispatch", event, "f" * 40),
+                          checkout=copier(tmp_path), entrypoint=entrypoint, work=tmp_path / "r",
+                          secrets={"RUNNER_ADMIN_TOKEN": ADMIN})
+    assert [code for *_, code in result.steps] == [0]
+    assert gh.repos[REPO].reruns == [901]

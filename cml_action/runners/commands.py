@@ -88,6 +88,8 @@ def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def teardown_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx, token = _context(args, env)
     label = (args.runner_label or "").strip()
+    if ctx.kind == "github" and ctx.event_name == "repository_dispatch" and ctx.event.get("action") == "cml-action-rerun":
+        return _rerun_when_completed(ctx, token, env)
     provider = open_provider(args.cloud, env, args.cloud_region)
     run_id = ctx.run_id
     run = ctx.event.get("workflow_run") if ctx.event else None
@@ -97,6 +99,22 @@ def teardown_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                       run_id=run_id, log=_log)
     if result.preempted and not args.retry_on_preemption:
         ctx.warning(f"the VM of {label} was preempted while the job ran; set retry-on-preemption: true to re-run it")
+    return EXIT_OK
+
+
+def _rerun_when_completed(ctx: CIContext, token: str, env: Mapping[str, str]) -> int:
+    """The companion half of retry-on-preemption: wait for the preempted run to finish, then re-run its failed jobs."""
+    from cml_action.runners.github_registry import GitHubRunnerRegistry
+
+    run_id = str((ctx.event.get("client_payload") or {}).get("run_id", ""))
+    if not run_id.isdigit():
+        raise UserError("repository_dispatch cml-action-rerun without a numeric client_payload.run_id")
+    registry = _registry(ctx, token, env)
+    assert isinstance(registry, GitHubRunnerRegistry)
+    if registry.wait_and_rerun(run_id, timeout_s=6 * 3600, poll_s=max(poll_interval(env), 0.01) * 6):
+        _log(f"re-running the failed jobs of run {run_id} (its runner was preempted)")
+        return EXIT_OK
+    _log(f"run {run_id} did not complete within 6 hours; not re-run")
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ ADMIN = ("administration: write (a fine-grained PAT or GitHub App token with Adm
          "the workflow's GITHUB_TOKEN cannot manage runners)")
 ACTIONS = "actions: write"
 ATTEMPTS = 4
+RERUN_EVENT = "cml-action-rerun"
 
 
 class GitHubRunnerRegistry:
@@ -110,6 +111,21 @@ class GitHubRunnerRegistry:
     def run_completed(self, run_id: str) -> bool:
         data = self._request("GET", f"/runs/{run_id}", ACTIONS, "read the workflow run")
         return data.get("status") == "completed"
+
+    def request_rerun_later(self, run_id: str) -> None:
+        """A run re-runs its failed jobs only once it has completed, which the teardown job of that same run never
+        sees: hand the request to the `rerun-preempted` workflow (`on: repository_dispatch`), which waits for it."""
+        body = {"event_type": RERUN_EVENT, "client_payload": {"run_id": str(run_id)}}
+        self._gh.requester.requestJsonAndCheck("POST", self._base.removesuffix("/actions") + "/dispatches", input=body)
+
+    def wait_and_rerun(self, run_id: str, timeout_s: int, poll_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not self.run_completed(run_id):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+        self.rerun_failed_jobs(run_id)
+        return True
 
 
 def _info(runner: dict) -> RunnerInfo:

@@ -63,16 +63,17 @@ def teardown(provider: Provider, registry: RunnerRegistry, label: str, *, retry_
 
 
 def _rerun(registry: RunnerRegistry, run_id: str, log: Log) -> bool:
-    """GitHub re-runs failed jobs only once a run has completed; from inside the same run that is not yet the
-    case, so the README pairs teardown with a small `workflow_run` companion that calls teardown again."""
+    """GitHub re-runs failed jobs only once a run has completed; from inside the same run that is not yet the case,
+    so the request goes through a repository_dispatch to a small companion workflow that waits for it."""
     if not run_id:
         log("retry-on-preemption: no workflow run id (GITHUB_RUN_ID) to re-run")
         return False
     completed = getattr(registry, "run_completed", None)
     if completed is not None and not completed(run_id):
-        log(f"retry-on-preemption: run {run_id} is still in progress; its failed jobs are re-run by the "
-            "workflow_run companion once it completes (see README)")
-        return False
+        registry.request_rerun_later(run_id)  # type: ignore[attr-defined]
+        log(f"retry-on-preemption: run {run_id} is still running; asked the rerun-preempted workflow to re-run its "
+            "failed jobs once it completes")
+        return True
     registry.rerun_failed_jobs(run_id)
     log(f"re-running the failed jobs of run {run_id} after the preemption")
     return True

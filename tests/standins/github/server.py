@@ -61,6 +61,7 @@ class Repo:
     runners: dict[int, Runner] = field(default_factory=dict)
     runs: dict[int, dict] = field(default_factory=dict)
     reruns: list[int] = field(default_factory=list)
+    dispatches: list[dict] = field(default_factory=list)
 
 
 class GitHubStandIn(StandIn):
@@ -110,9 +111,10 @@ class GitHubStandIn(StandIn):
                                   "created_at": _now(), "updated_at": _now(), "author_association": "MEMBER",
                                   "_on": ("issue", number)}
 
-    def add_run(self, full_name: str, run_id: int, conclusion: str = "failure") -> None:
+    def add_run(self, full_name: str, run_id: int, conclusion: str = "failure", completes_after: int = 0) -> None:
+        """A workflow run; it reports `in_progress` for its first `completes_after` reads."""
         with self.lock:
-            self.repos[full_name].runs[run_id] = {"conclusion": conclusion}
+            self.repos[full_name].runs[run_id] = {"conclusion": conclusion, "reads_left": completes_after}
 
     def set_runner(self, full_name: str, name: str, status: str = "online", busy: bool = False) -> None:
         with self.lock:
@@ -206,6 +208,7 @@ class GitHubStandIn(StandIn):
         a("DELETE", "/repos/{owner}/{repo}/actions/runners/{runner_id}", self._delete_runner, "administration", "write")
         a("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}", self._get_run, "actions")
         a("POST", "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", self._rerun, "actions", "write")
+        a("POST", "/repos/{owner}/{repo}/dispatches", self._dispatch_event, "contents", "write")
         self.route("POST", "/api/graphql", self._graphql)
         self.route("GET", r"/(?P<owner>[^/]+)/(?P<name>[^/]+)/blob/(?P<sha>[0-9a-f]{40})/(?P<path>.+)", self._blob)
 
@@ -422,14 +425,24 @@ class GitHubStandIn(StandIn):
         run = repo.runs.get(int(run_id))
         if run is None:
             return Response(404, {"message": "Not Found"})
-        return {"id": int(run_id), "status": "completed", "conclusion": run["conclusion"],
+        running = run["reads_left"] > 0
+        run["reads_left"] = max(run["reads_left"] - 1, 0)
+        return {"id": int(run_id), "status": "in_progress" if running else "completed",
+                "conclusion": None if running else run["conclusion"],
                 "html_url": f"{self.url}/{repo.full_name}/actions/runs/{run_id}"}
 
     def _rerun(self, request: Request, repo: Repo, run_id: str) -> Any:
-        if int(run_id) not in repo.runs:
+        run = repo.runs.get(int(run_id))
+        if run is None:
             return Response(404, {"message": "Not Found"})
+        if run["reads_left"] > 0:
+            return Response(403, {"message": "This workflow run is not completed yet."})
         repo.reruns.append(int(run_id))
         return Response(201, {})
+
+    def _dispatch_event(self, request: Request, repo: Repo) -> Response:
+        repo.dispatches.append(request.json())
+        return Response(204)
 
     # GraphQL
     def _graphql(self, request: Request) -> Response:
