@@ -16,22 +16,16 @@ import pytest
 from standins.arm.fixture import azure_cloud  # noqa: F401
 from standins.arm.server import CONTRIBUTOR, SUB
 
+from cloud_helpers import NAME, SECRET, runner_spec
 from cml_action.clouds import azure
-from cml_action.clouds.base import TAG_EXPIRES, TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, MachineSpec, Placement
+from cml_action.clouds.base import TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
 
-NAME = "cml-20261123000000-abcdef"
-SECRET = "ENCODED-JIT-CONFIG-single-use"
 T4 = Placement("1", "Standard_NC4as_T4_v3", spot=True)
 
 
 def spec(**changes) -> MachineSpec:
-    base = dict(name=NAME, region="westeurope", gpu="t4", gpu_count=1, image="", disk_gb=128, subnet="",
-                permission_set="", tags={TAG_RUNNER: NAME, TAG_LABEL: NAME, TAG_REPO: "octo/models",
-                                         TAG_EXPIRES: "2026-11-23T12:00:00Z"},
-                startup_script="#!/bin/bash\necho bootstrap\n", secret=SECRET, max_lifetime_s=3600)
-    base.update(changes)
-    return MachineSpec(**base)
+    return runner_spec("westeurope", **changes)
 
 
 @pytest.fixture()

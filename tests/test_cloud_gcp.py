@@ -8,21 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from cloud_helpers import NAME, SECRET, runner_spec
 from cml_action.clouds import gcp
 from cml_action.clouds.base import TAG_EXPIRES, TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, MachineSpec, Placement
 from cml_action.errors import UserError
 
-NAME = "cml-20261123000000-abcdef"
-SECRET = "ENCODED-JIT-CONFIG-single-use"
 
 
 def spec(**changes) -> MachineSpec:
-    base = dict(name=NAME, region="us-central1", gpu="t4", gpu_count=1, image="", disk_gb=120, subnet="",
-                permission_set="runner@ml-project.iam.gserviceaccount.com",
-                tags={TAG_RUNNER: NAME, TAG_LABEL: NAME, TAG_REPO: "Octo/Models", TAG_EXPIRES: "2026-11-23T12:00:00Z"},
-                startup_script="#!/bin/bash\necho bootstrap\n", secret=SECRET, max_lifetime_s=3600)
-    base.update(changes)
-    return MachineSpec(**base)
+    """A dedicated service account, and a repository name that GCE labels cannot hold as it is."""
+    tags = {TAG_RUNNER: NAME, TAG_LABEL: NAME, TAG_REPO: "Octo/Models", TAG_EXPIRES: "2026-11-23T12:00:00Z"}
+    return runner_spec("us-central1", **{"permission_set": "runner@ml-project.iam.gserviceaccount.com", "tags": tags,
+                                         **changes})
 
 
 @pytest.fixture()
