@@ -88,11 +88,7 @@ class GcpProvider:
 
             scopes = ["https://www.googleapis.com/auth/cloud-platform"]
             try:
-                key_file = self._env.get("GOOGLE_APPLICATION_CREDENTIALS")
-                if key_file:  # the environment we were given, not only the process's
-                    self._credentials, project = google.auth.load_credentials_from_file(key_file, scopes=scopes)
-                else:
-                    self._credentials, project = google.auth.default(scopes=scopes)
+                self._credentials, project = self._credentials_from_env(scopes)
             except DefaultCredentialsError:
                 raise UserError("no Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS or use "
                                 "google-github-actions/auth") from None
@@ -100,6 +96,23 @@ class GcpProvider:
             if not self._project:
                 raise UserError("no Google Cloud project: set CML_GCP_PROJECT (or GOOGLE_CLOUD_PROJECT)")
         return self._credentials
+
+    def _credentials_from_env(self, scopes: list[str]) -> tuple[Any, str | None]:
+        """A service-account key named in the environment we were given (not only the process's); anything else
+        (Workload Identity Federation from google-github-actions/auth, metadata server) through google.auth.default."""
+        import google.auth
+
+        key_file = self._env.get("GOOGLE_APPLICATION_CREDENTIALS", "")
+        if key_file:
+            try:
+                info = json.loads(open(key_file, encoding="utf-8").read())
+            except (OSError, ValueError) as exc:
+                raise UserError(f"GOOGLE_APPLICATION_CREDENTIALS={key_file}: cannot read it: {exc}") from None
+            if info.get("type") == "service_account":
+                from google.oauth2 import service_account
+
+                return service_account.Credentials.from_service_account_info(info, scopes=scopes), info.get("project_id")
+        return google.auth.default(scopes=scopes)
 
     @property
     def project(self) -> str:
