@@ -83,7 +83,6 @@ class GcpProvider:
     # --- plumbing ---------------------------------------------------------------------------------
     def _auth(self) -> Any:
         if self._credentials is None:
-            import google.auth
             from google.auth.exceptions import DefaultCredentialsError
 
             scopes = ["https://www.googleapis.com/auth/cloud-platform"]
