@@ -52,7 +52,7 @@ def _engine_path(client: Any, workspace: Path, env: Mapping[str, str]) -> str:
     from docker.errors import DockerException
 
     me = env.get("HOSTNAME", "")
-    if me and Path("/.dockerenv").exists() or env.get("CML_CONTAINER_ID"):
+    if (me and Path("/.dockerenv").exists()) or env.get("CML_CONTAINER_ID"):
         try:
             info = client.api.inspect_container(env.get("CML_CONTAINER_ID") or me)
         except DockerException:
