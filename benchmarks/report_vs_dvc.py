@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dvc_helpers import dvc, dvc_repo  # noqa: E402
+from dvc_helpers import dvc, dvc_repo
 
-from cml_action import dvc_source  # noqa: E402
+from cml_action import dvc_source
 
 ROUNDS = 5
 
@@ -42,12 +42,13 @@ def main() -> None:
             dvc_params = json.loads(dvc(repo, "params", "diff", "--json", "--all", "main"))
             theirs.append(time.perf_counter() - started)
         agree = all(
-            {(r.file, r.key): (r.base, r.head) for r in rows}[(f, k)] == (v["old"], v["new"])
-            for rows, data in ((metrics, dvc_metrics), (params, dvc_params))
-            for f, keys in data.items() for k, v in keys.items())
+            {(r.file, r.key): (r.base, r.head) for r in rows}
+            == {(f, k): (v.get("old"), v.get("new")) for f, keys in data.items() for k, v in keys.items()}
+            for rows, data in ((metrics, dvc_metrics), (params, dvc_params)))
     o, t = statistics.median(ours), statistics.median(theirs)
     print(f"cml-action metrics+params diff: {o * 1000:.0f} ms (median of {ROUNDS}, in-process, declarations included)")
     print(f"dvc metrics diff + dvc params diff: {t * 1000:.0f} ms (median of {ROUNDS}, the CLI as a user runs it)")
+    print(f"cml-action first call, importing DVC included: {ours[0] * 1000:.0f} ms")
     print(f"ratio: {t / o:.1f}x faster (target >= 5x); numbers agree with DVC: {agree}")
 
 
