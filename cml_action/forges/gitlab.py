@@ -52,7 +52,9 @@ class GitLabForge:
     def _denied(self, what: str) -> PermissionDenied:
         return PermissionDenied(f"the token may not {what}: use {TOKEN_HINT}", "api scope (CML_TOKEN)")
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, fn: Callable[[], T], landed: Callable[[], T | None] | None = None) -> T:
+        """Reads and repeatable writes are asked again after a 5xx; a create (`landed` given) only after looking
+        whether it landed with its response lost, so nothing is ever posted twice."""
         from gitlab.exceptions import GitlabError
 
         for attempt in range(ATTEMPTS):
@@ -62,28 +64,12 @@ class GitLabForge:
                 code = getattr(exc, "response_code", None) or 0
                 if code in (401, 403):
                     raise self._denied(what) from None
-                if code >= 500 and attempt < ATTEMPTS - 1:
-                    pause(attempt)  # only reads go through here: safe to ask again
-                    continue
-                raise ForgeError(f"GitLab failed to {what}: {code or ''} {exc.error_message}".strip()) from None
-        raise ForgeError(f"GitLab failed to {what}")  # pragma: no cover
-
-    def _create(self, what: str, create: Callable[[], T], landed: Callable[[], T | None]) -> T:
-        """A write that may have landed even when its response was lost: look before trying again."""
-        from gitlab.exceptions import GitlabError
-
-        for attempt in range(ATTEMPTS):
-            try:
-                return create()
-            except GitlabError as exc:
-                code = getattr(exc, "response_code", None) or 0
-                if code in (401, 403):
-                    raise self._denied(what) from None
                 if code < 500 or attempt == ATTEMPTS - 1:
-                    raise ForgeError(f"GitLab failed to {what}: {code} {exc.error_message}".strip()) from None
-            found = landed()
-            if found is not None:
-                return found
+                    raise ForgeError(f"GitLab failed to {what}: {code or ''} {exc.error_message}".strip()) from None
+            if landed is not None:
+                found = landed()
+                if found is not None:
+                    return found
             pause(attempt)
         raise ForgeError(f"GitLab failed to {what}")  # pragma: no cover
 
@@ -105,8 +91,7 @@ class GitLabForge:
             name = os.path.basename(image.rel)
             data = image.path.read_bytes()
             # an upload is harmless to repeat (a new secret path); no lookup needed after a lost response
-            uploaded = self._create(f"upload image {name}", lambda: self._project.upload(name, filedata=data),
-                                    lambda: None)
+            uploaded = self._call(f"upload image {name}", lambda: self._project.upload(name, filedata=data))
             urls[image.rel] = uploaded["url"]
         return urls
 
@@ -142,8 +127,8 @@ class GitLabForge:
                 self._call(what, existing.save)  # PUT: repeating it is harmless
                 return Posted(self._web_url(dest, existing.id), updated=True)
         once = f"<!-- cml-action:post:{uuid.uuid4().hex} -->"
-        note = self._create(what, lambda: notes.create({"body": f"{body}\n{once}"}),
-                            lambda: self._call(what, lambda: newest_with(once)))
+        note = self._call(what, lambda: notes.create({"body": f"{body}\n{once}"}),
+                          landed=lambda: self._call(what, lambda: newest_with(once)))
         return Posted(self._web_url(dest, note.id), updated=False)
 
     def _commit_comment(self, dest: Destination, body: str) -> Posted:
@@ -155,7 +140,7 @@ class GitLabForge:
             comments = self._call(what, lambda: commit.comments.list(get_all=True))
             return next((c for c in comments if once in (c.note or "")), None)
 
-        self._create(what, lambda: commit.comments.create({"note": f"{body}\n{once}"}), landed)
+        self._call(what, lambda: commit.comments.create({"note": f"{body}\n{once}"}), landed=landed)
         print("cml-action: GitLab commit comments cannot be edited: posted a new comment on the commit")
         return Posted(self._web_url(dest), updated=False)
 
