@@ -57,8 +57,8 @@ def test_merge_request_note_with_uploaded_image_updated_in_place(gl, tmp_path: P
     ours = [n for n in gl.notes(PID, "mr", 5) if "## Model report" in n["body"]]
     assert len(ours) == 1
     link = re.search(r"!\[confusion_matrix.png\]\((\S+)\)", ours[0]["body"]).group(1)
-    assert link.startswith("/uploads/")
-    with urllib.request.urlopen(f"{gl.server_url}/{PATH}{link}") as resp:
+    assert link.startswith(f"{gl.server_url}/{PATH}/uploads/")  # absolute: also works outside GitLab's renderer
+    with urllib.request.urlopen(link) as resp:
         assert resp.read() == (repo / "confusion_matrix.png").read_bytes()
     assert "section_start:" in out.stdout and "| Metric |" in out.stdout  # report in the job log, folded
     for i in range(3):

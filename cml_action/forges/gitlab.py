@@ -26,8 +26,6 @@ TOKEN_HINT = ("a project access token (role Reporter or higher, scope `api`) sto
               "CML_TOKEN; CI_JOB_TOKEN cannot write notes")
 
 
-
-
 def server_from_api(api_url: str) -> str:
     return api_url[: -len("/api/v4")] if api_url.endswith("/api/v4") else api_url
 
@@ -92,8 +90,17 @@ class GitLabForge:
             data = image.path.read_bytes()
             # an upload is harmless to repeat (a new secret path); no lookup needed after a lost response
             uploaded = self._call(f"upload image {name}", lambda: self._project.upload(name, filedata=data))
-            urls[image.rel] = uploaded["url"]
+            urls[image.rel] = self._absolute(uploaded)
         return urls
+
+    def _absolute(self, uploaded: dict) -> str:
+        """GitLab answers with a project-relative `url`: absolute links also work in the job log, e-mail
+        notifications and the artifact, where there is no project to resolve them against."""
+        server = self.ctx.server_url or server_from_api(self.ctx.api_url)
+        if self.ctx.repository:
+            return f"{server}/{self.ctx.repository}{uploaded['url']}"
+        full = uploaded.get("full_path") or uploaded["url"]
+        return full if full.startswith("http") else f"{server}{full}"
 
     # --- notes ----------------------------------------------------------------------------------
     def _manager(self, dest: Destination) -> Any:
@@ -102,7 +109,7 @@ class GitLabForge:
         return self._project.issues.get(dest.number, lazy=True).notes
 
     def _web_url(self, dest: Destination, note_id: int | None = None) -> str:
-        base = f"{server_from_api(self.ctx.api_url)}/{self.ctx.repository}/-"
+        base = f"{self.ctx.server_url or server_from_api(self.ctx.api_url)}/{self.ctx.repository}/-"
         if dest.kind == "commit":
             return f"{base}/commit/{dest.sha}"
         kind = "merge_requests" if dest.kind == "pr" else "issues"

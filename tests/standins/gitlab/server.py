@@ -213,6 +213,7 @@ class GitLabStandIn(StandIn):
         e("POST", r"/user/runners", "user_runners", self._create_runner, True, project=False, scope="create_runner")
         e("GET", r"/runners/(?P<runner_id>\d+)", "runner", self._get_runner, False, project=False)
         e("DELETE", r"/runners/(?P<runner_id>\d+)", "runner", self._delete_runner, True, project=False, scope="manage_runner")
+        self.route("GET", r"/-/project/(?P<pid>\d+)/uploads/(?P<secret>[0-9a-f]{32})/(?P<name>[^/]+)", self._serve_upload)
         self.route("GET", r"/(?P<path>.+)/uploads/(?P<secret>[0-9a-f]{32})/(?P<name>[^/]+)", self._serve_upload)
 
     def _kind(self, request: Request) -> str:
@@ -279,8 +280,9 @@ class GitLabStandIn(StandIn):
         return Response(201, {"id": next(self._ids), "alt": filename.rsplit(".", 1)[0], "url": url,
                               "full_path": f"/-/project/{project.id}{url}", "markdown": markdown})
 
-    def _serve_upload(self, request: Request, path: str, secret: str, name: str) -> Response:
-        project = next((p for p in self.projects.values() if p.path == path), None)
+    def _serve_upload(self, request: Request, secret: str, name: str, path: str = "", pid: str = "") -> Response:
+        """Served under the project's path (`url`) and, as newer GitLab does, under its id (`full_path`)."""
+        project = next((p for p in self.projects.values() if p.path == path or str(p.id) == pid), None)
         data = project.uploads.get(f"/uploads/{secret}/{name}") if project else None
         if data is None:
             return Response(404, "Not Found")
