@@ -44,13 +44,29 @@ def test_only_documented_variables(path: Path):
     assert not unknown, unknown
 
 
+GITHUB_ONLY = {"assets-branch"}  # GitLab stores images in the project's uploads
+NEVER_AN_INPUT = {"token"}  # a masked CI/CD variable: an input would sit in the pipeline configuration in clear
+
+
 def test_component_inputs_are_declared_and_cover_the_report_options():
     spec, job = documents(COMPONENT)
-    used = set(re.findall(r"\$\[\[\s*inputs\.(\w+)\s*\]\]", COMPONENT.read_text()))
-    assert used == set(spec["spec"]["inputs"])
+    inputs = spec["spec"]["inputs"]
+    used = set(re.findall(r"\$\[\[\s*inputs\.([\w-]+)\s*\]\]", COMPONENT.read_text()))
+    assert used == set(inputs)
     variables = job["cml-report"]["variables"]
-    for name in ("run", "metrics", "params", "plots", "gates", "title", "target"):
-        assert variables[f"CML_{name.upper()}"] == f"$[[ inputs.{name} ]]"
+    expected = {o.name for o in BY_NAME.values() if "run" in o.commands} - GITHUB_ONLY - NEVER_AN_INPUT
+    for name in expected:
+        assert variables[f"CML_{name.upper().replace('-', '_')}"] == f"$[[ inputs.{name} ]]", name
+        assert str(inputs[name]["default"]) == BY_NAME[name].default, name  # same defaults as the CLI
+    assert set(inputs) - {"stage", "image"} == expected
+
+
+def interpolate(path: Path, given: dict[str, str]) -> list[dict]:
+    """What GitLab does when including a component: inputs (given, else their defaults) replace $[[ inputs.x ]]."""
+    spec, _ = documents(path)
+    values = {name: str(given.get(name, decl.get("default", ""))) for name, decl in spec["spec"]["inputs"].items()}
+    body = path.read_text().split("\n---\n", 1)[1]
+    return [yaml.safe_load(re.sub(r"\$\[\[\s*inputs\.([\w-]+)\s*\]\]", lambda m: values[m.group(1)], body))]
 
 
 def job_env(job: dict, template: dict) -> dict[str, str]:
@@ -122,3 +138,18 @@ def test_gpu_example_launches_trains_and_tears_down(gl, aws_cloud, tmp_path: Pat
     teardown = run_job(repo, template["script"], {**base, **dotenv, **job_env(jobs["teardown"], template)})
     assert teardown.returncode == 0, teardown.stderr
     assert aws_cloud.leftovers() == [] and gl.runners == {}
+
+
+def test_component_job_runs_with_its_defaults_and_posts(gl, tmp_path: Path):
+    (doc,) = interpolate(COMPONENT, {"metrics": "metrics.json", "params": "params.yaml",
+                                      "plots": "confusion_matrix.png", "title": "Component report"})
+    job = doc["cml-report"]
+    assert job["image"]["name"].startswith("ghcr.io/cml-action/cml-action:")
+    repo = example_repo(tmp_path)
+    head = git(repo, "rev-parse", "HEAD")
+    gl.add_mr(PID, 14, head)
+    out = run_job(repo, job["script"], {**gitlab_env(gl, head, 14), **job_env(job, {})})
+    assert out.returncode == 0, out.stderr
+    (note,) = gl.notes(PID, "mr", 14)
+    assert "## Component report" in note["body"] and f"{gl.server_url}/{PATH}/uploads/" in note["body"]
+    assert (repo / job["artifacts"]["paths"][0] / "report.md").exists()
