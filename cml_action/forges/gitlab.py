@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from cml_action.ci.context import CIContext
 from cml_action.errors import ForgeError, PermissionDenied, UserError
@@ -27,7 +28,7 @@ TOKEN_HINT = ("a project access token (role Reporter or higher, scope `api`) sto
 
 
 def server_from_api(api_url: str) -> str:
-    return api_url[: -len("/api/v4")] if api_url.endswith("/api/v4") else api_url
+    return api_url.removesuffix("/api/v4")
 
 
 class GitLabForge:
@@ -89,7 +90,10 @@ class GitLabForge:
             name = os.path.basename(image.rel)
             data = image.path.read_bytes()
             # an upload is harmless to repeat (a new secret path); no lookup needed after a lost response
-            uploaded = self._call(f"upload image {name}", lambda: self._project.upload(name, filedata=data))
+            def upload(name: str = name, data: bytes = data) -> dict:
+                return self._project.upload(name, filedata=data)
+
+            uploaded = self._call(f"upload image {name}", upload)
             urls[image.rel] = self._absolute(uploaded)
         return urls
 

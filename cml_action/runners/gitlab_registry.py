@@ -6,7 +6,8 @@ Creating a runner needs a token with the `create_runner` scope (or `api`) from a
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from cml_action.ci.context import CIContext
 from cml_action.errors import ForgeError, PermissionDenied, UserError

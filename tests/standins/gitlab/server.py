@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from standins.gitlab.params import ENUMS, PARAMS
@@ -118,7 +119,7 @@ class GitLabStandIn(StandIn):
     def _validate(self, endpoint: str, request: Request, params: dict[str, Any]) -> None:
         allowed = PARAMS[(request.method, endpoint)]
         for name, value in params.items():
-            key = name[:-2] if name.endswith("[]") else name
+            key = name.removesuffix("[]")
             if key not in allowed:
                 # GitLab's API framework drops undeclared parameters silently; note them for tests to inspect
                 self.ignored.append((request.method, endpoint, name))
