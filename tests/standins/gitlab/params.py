@@ -2,7 +2,8 @@
 
 Taken from GitLab's REST API documentation and its OpenAPI v3 description (doc/api/openapi/openapi_v3.yaml in
 gitlab-org/gitlab): name -> (type, required). Types: str, int, bool, list, file. A request with an unknown
-parameter, a missing required one or a wrongly typed value is a spec violation. Pagination parameters
+parameter is recorded (GitLab drops it silently; the fixture fails the test), a missing required one or a
+wrongly typed value is a spec violation. Pagination parameters
 (page, per_page) are accepted on every list endpoint.
 """
 
