@@ -53,3 +53,11 @@ def test_outputs_use_multiline_delimiters(tmp_path: Path):
     ctx.set_outputs({"a": "one\ntwo"})
     text = out.read_text().splitlines()
     assert text[0].startswith("a<<") and text[1:3] == ["one", "two"] and text[3] == text[0][3:]
+
+
+def test_gitlab_merged_results_pipeline_describes_the_merge_requests_head(tmp_path: Path):
+    env = {"GITLAB_CI": "true", "CI_API_V4_URL": "https://gitlab.example.com/api/v4", "CI_PROJECT_ID": "7",
+           "CI_COMMIT_SHA": "m" * 40, "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": "h" * 40, "CI_MERGE_REQUEST_IID": "3"}
+    ctx = detect(env, tmp_path)
+    assert ctx.sha == "h" * 40 and ctx.pr_number == 3
+    assert ctx.server_url == "https://gitlab.example.com"  # CI_SERVER_URL unset: derived from the API URL

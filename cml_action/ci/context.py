@@ -167,14 +167,16 @@ def _github(env: Mapping[str, str], workspace: Path) -> CIContext:
 
 def _gitlab(env: Mapping[str, str], workspace: Path) -> CIContext:
     iid = env.get("CI_MERGE_REQUEST_IID", "")
+    api_url = env.get("CI_API_V4_URL", "").rstrip("/")
     return CIContext(
         kind="gitlab",
         workspace=workspace,
-        api_url=env.get("CI_API_V4_URL", "").rstrip("/"),
-        server_url=env.get("CI_SERVER_URL", "").rstrip("/"),
+        api_url=api_url,
+        server_url=(env.get("CI_SERVER_URL") or api_url.removesuffix("/api/v4")).rstrip("/"),
         repository=env.get("CI_PROJECT_PATH", ""),
         project_id=env.get("CI_PROJECT_ID", ""),
-        sha=env.get("CI_COMMIT_SHA", ""),
+        # merged-results pipelines build a temporary merge commit; the report describes the MR's own head
+        sha=env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or env.get("CI_COMMIT_SHA", ""),
         ref_name=env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or env.get("CI_COMMIT_REF_NAME", ""),
         event_name=env.get("CI_PIPELINE_SOURCE", ""),
         pr_number=int(iid) if iid.isdigit() else None,
