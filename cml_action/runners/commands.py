@@ -68,7 +68,7 @@ def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.cloud_disk_size < 10:
         raise UserError("--cloud-disk-size must be at least 10 (GB)")
     ctx, token = _context(args, env)
-    provider = open_provider(args.cloud, env, args.cloud_region)
+    provider = open_provider(args.cloud, env, args.cloud_region, vars(args))
     request = LaunchRequest(
         cloud=args.cloud.lower(), region=args.cloud_region, repository=ctx.repository, forge=ctx.kind,
         forge_url=ctx.server_url, zones=tuple(args.cloud_zone), types=tuple(args.cloud_type) or ("m",),
@@ -90,7 +90,7 @@ def teardown_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     label = (args.runner_label or "").strip()
     if ctx.kind == "github" and ctx.event_name == "repository_dispatch" and ctx.event.get("action") == "cml-action-rerun":
         return _rerun_when_completed(ctx, token, env)
-    provider = open_provider(args.cloud, env, args.cloud_region)
+    provider = open_provider(args.cloud, env, args.cloud_region, vars(args))
     run_id = ctx.run_id
     run = ctx.event.get("workflow_run") if ctx.event else None
     if run and run.get("id"):
@@ -120,7 +120,7 @@ def _rerun_when_completed(ctx: CIContext, token: str, env: Mapping[str, str]) ->
 
 def sweep_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx, token = _context(args, env)
-    provider = open_provider(args.cloud, env, args.cloud_region)
+    provider = open_provider(args.cloud, env, args.cloud_region, vars(args))
     grace = int(env.get("CML_SWEEP_GRACE", BOOT_GRACE_S))
     result = sweep(provider, _registry(ctx, token, env), cloud=args.cloud.lower(), repository=ctx.repository,
                    grace_s=grace, log=_log)

@@ -139,16 +139,31 @@ def wait_online(provider: Provider, registry: RunnerRegistry, runner_id: str, in
         if info is None:
             raise CloudError(f"runner {runner_id} disappeared from the forge before it came online")
         polls += 1
+        noun = getattr(provider, "machine_noun", "VM")
         if polls % 3 == 0:
             current = provider.state(instance)
             if current.state in ("stopping", "stopped", "terminated", "missing"):
                 why = "preempted" if current.preempted else current.state
-                raise CloudError(f"the VM {instance.id} is {why} before its runner came online "
-                                 "(look at the VM's console/serial output for the bootstrap log)")
+                raise CloudError(f"the {noun} {instance.id} is {why} before its runner came online"
+                                 + (_diagnosis(provider, instance) or
+                                    " (look at the VM's console/serial output for the bootstrap log)"))
         if time.monotonic() >= deadline:
             raise CloudError(f"the runner did not come online within {request.boot_timeout_s}s "
-                             "(runner-boot-timeout); the VM and the runner were removed")
+                             f"(runner-boot-timeout); the {noun} and the runner were removed"
+                             + _diagnosis(provider, instance))
         time.sleep(request.poll_s)
+
+
+def _diagnosis(provider: Provider, instance: Instance) -> str:
+    """The cloud's own words on why the machine has no runner (Kubernetes: the scheduler's message), if it has any."""
+    explain = getattr(provider, "explain", None)
+    if explain is None:
+        return ""
+    try:
+        text = explain(instance)
+    except Exception:  # noqa: BLE001 - a diagnosis must never hide the failure it explains
+        return ""
+    return f": {text}" if text else ""
 
 
 def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest, log: Log) -> Launched:
@@ -167,7 +182,8 @@ def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest,
             spec = MachineSpec(name=name, region=request.region, gpu=request.gpu, gpu_count=request.gpu_count,
                                image=request.image, disk_gb=request.disk_gb, subnet=request.subnet,
                                permission_set=request.permission_set, tags=tags, startup_script="",
-                               secret=registration.secret, max_lifetime_s=request.max_lifetime_s)
+                               secret=registration.secret, max_lifetime_s=request.max_lifetime_s,
+                               forge=request.forge, forge_url=request.forge_url, idle_timeout_s=request.idle_timeout_s)
             script = startup.render(forge=request.forge, name=name, idle_timeout_s=request.idle_timeout_s,
                                     max_lifetime_s=request.max_lifetime_s, secret_snippet=provider.secret_snippet(spec),
                                     poweroff_snippet=provider.poweroff_snippet(spec), forge_url=request.forge_url)

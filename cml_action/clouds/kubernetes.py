@@ -1,0 +1,439 @@
+"""Kubernetes through the official `kubernetes` client, imported only when used: one pod per job.
+
+The pod is the machine. `restartPolicy: Never` and a command that exits after one job (or after the idle timeout)
+make the pod end, and its GPUs return to the cluster, as soon as the job is done; `activeDeadlineSeconds` makes
+the cluster itself end it at the maximum lifetime. Labels `cml-action-runner`, `cml-action-label`,
+`cml-action-repo` and `cml-action-expires` (values made label-safe; the exact tags ride in an annotation) let
+teardown and sweep find every pod.
+
+Secret hand-over: the one-job registration is a Secret created after the pod, owned by it (ownerReference: the
+garbage collector deletes it with the pod, or at once if the pod is already gone), and mounted only into an init
+container that copies it into a memory-backed emptyDir; the runner container reads that copy once and deletes it.
+It is never in the pod spec, its arguments or its environment. teardown also deletes the Secret itself, so nothing
+waits for the garbage collector.
+
+Capacity: the cluster's scheduler (and its autoscaler) decides where the pod runs, so there is nothing to fail
+over between; the launch waits up to the boot timeout, then reports the scheduler's own reason (`0/3 nodes are
+available: 3 Insufficient nvidia.com/gpu`) and removes the pod. A ResourceQuota refusal is a capacity error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime
+from hashlib import sha256
+from importlib import resources
+from typing import Any, Callable, Mapping, TypeVar
+
+from cml_action.clouds.base import (
+    TAG_EXPIRES,
+    TAG_LABEL,
+    TAG_REPO,
+    TAG_RUNNER,
+    CapacityError,
+    Instance,
+    MachineSpec,
+    Placement,
+)
+from cml_action.errors import CloudError, UserError
+from cml_action.runners.startup import GITHUB_RUNNER_VERSION, GITLAB_RUNNER_VERSION
+
+T = TypeVar("T")
+
+# requests (cpu, memory): sized to fit the allocatable share of the usual GPU node of each size
+SIZES = {"s": "cpu=1,memory=4Gi", "m": "cpu=4,memory=16Gi", "l": "cpu=8,memory=32Gi", "xl": "cpu=16,memory=64Gi"}
+# generic GPU -> the values the clusters' own node labels give it: NVIDIA GPU feature discovery
+# (nvidia.com/gpu.product), GKE (cloud.google.com/gke-accelerator), Karpenter on EKS (karpenter.k8s.aws/instance-gpu-name)
+GPU_LABELS = ("nvidia.com/gpu.product", "cloud.google.com/gke-accelerator", "karpenter.k8s.aws/instance-gpu-name")
+GPUS: dict[str, tuple[list[str], list[str], list[str]]] = {
+    "t4": (["Tesla-T4"], ["nvidia-tesla-t4"], ["t4"]),
+    "l4": (["NVIDIA-L4"], ["nvidia-l4"], ["l4"]),
+    "a10g": (["NVIDIA-A10G"], [], ["a10g"]),
+    "v100": (["Tesla-V100-SXM2-16GB", "Tesla-V100-SXM2-32GB", "Tesla-V100-PCIE-16GB", "Tesla-V100-PCIE-32GB"],
+             ["nvidia-tesla-v100"], ["v100"]),
+    "a100": (["NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-PCIE-40GB", "NVIDIA-A100-80GB-PCIe"],
+             ["nvidia-tesla-a100", "nvidia-a100-80gb"], ["a100"]),
+    "h100": (["NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe", "NVIDIA-H100-NVL"], ["nvidia-h100-80gb", "nvidia-h100-mega-80gb"],
+             ["h100"]),
+}
+GPU_RESOURCE = "nvidia.com/gpu"
+GITHUB_IMAGE = f"ghcr.io/actions/actions-runner:{GITHUB_RUNNER_VERSION}"
+GITLAB_RUNNER_IMAGE = f"gitlab/gitlab-runner:v{GITLAB_RUNNER_VERSION}"
+CML_IMAGE = "ghcr.io/cml-action/cml-action:v1"
+TAGS_ANNOTATION = "cml-action/tags"
+SECRET_KEY = "registration"
+GITHUB_HOME = "/home/runner"
+HANDOVER_DIR = "/run/cml-handover"
+SECRET_DIR = "/run/cml-secret"
+TERMINATION_LOG = "/dev/termination-log"
+WAITING_FOR_GOOD = ("InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
+
+ROLE = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: cml-action-launcher
+  namespace: ci-runners
+rules:
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [create, get, list, delete]
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [create, delete]
+"""
+
+
+def label_value(text: str) -> str:
+    """A label value (63 characters of [A-Za-z0-9._-], alphanumeric at both ends) that stands for `text`:
+    the same text always gives the same value, so it can select; a long one keeps a hash of the whole."""
+    value = re.sub(r"[^A-Za-z0-9._-]", "_", text)
+    if len(value) > 63:
+        value = value[:50] + "_" + sha256(text.encode()).hexdigest()[:12]
+    return value.strip("._-") or "none"
+
+
+def parse_pairs(name: str, items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--{name}: expected key=value, got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
+def parse_toleration(text: str) -> dict[str, str]:
+    """kubectl's taint syntax: `key=value:Effect`, `key:Effect` (any value) or `key` (any value, any effect)."""
+    head, _, effect = text.partition(":")
+    key, sep, value = head.partition("=")
+    if not key or (effect and effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute")):
+        raise UserError(f"--kubernetes-tolerations: expected key[=value][:NoSchedule|PreferNoSchedule|NoExecute], "
+                        f"got {text!r}")
+    toleration = {"key": key, "operator": "Equal" if sep else "Exists"}
+    if sep:
+        toleration["value"] = value
+    if effect:
+        toleration["effect"] = effect
+    return toleration
+
+
+def parse_size(text: str) -> dict[str, str]:
+    """`cpu=4,memory=16Gi` -> requests; memory is also the limit, CPU is not capped (no throttling)."""
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        if key not in ("cpu", "memory", "ephemeral-storage") or not re.fullmatch(r"[0-9.]+(m|[KMGT]i?)?", value):
+            raise UserError(f"--cloud-type {text!r}: on Kubernetes use s, m, l, xl or cpu=N,memory=Q (e.g. cpu=4,memory=16Gi)")
+        out[key] = value
+    if not out:
+        raise UserError("--cloud-type: empty")
+    return out
+
+
+class KubernetesProvider:
+    cloud = "kubernetes"
+    machine_noun = "pod"
+
+    def __init__(self, env: Mapping[str, str], context: str, settings: Mapping[str, Any]) -> None:
+        self._env = env
+        self.context = context
+        self._api: Any = None
+        self._namespace = str(settings.get("kubernetes_namespace") or "")
+        self.node_selector = parse_pairs("kubernetes-node-selector", settings.get("kubernetes_node_selector") or [])
+        self.tolerations = [parse_toleration(t) for t in settings.get("kubernetes_tolerations") or []]
+        self.pull_secrets = list(settings.get("kubernetes_image_pull_secrets") or [])
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    @property
+    def api(self) -> Any:
+        """A CoreV1Api of our own ApiClient (no global configuration): KUBECONFIG (or ~/.kube/config) and its
+        context, else the pod's service account when running inside the cluster."""
+        if self._api is None:
+            from kubernetes import client, config
+            from kubernetes.config.config_exception import ConfigException
+
+            kubeconfig = self._env.get("KUBECONFIG", "")
+            try:
+                if kubeconfig or not self._env.get("KUBERNETES_SERVICE_HOST"):
+                    api_client = config.new_client_from_config(config_file=kubeconfig or None,
+                                                               context=self.context or None)
+                    if not self._namespace:
+                        _, active = config.list_kube_config_contexts(config_file=kubeconfig or None)
+                        chosen = active
+                        if self.context:
+                            contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig or None)
+                            chosen = next((c for c in contexts if c["name"] == self.context), active)
+                        self._namespace = (chosen or {}).get("context", {}).get("namespace", "")
+                else:
+                    configuration = client.Configuration()
+                    config.load_incluster_config(client_configuration=configuration)
+                    api_client = client.ApiClient(configuration)
+                    if not self._namespace:
+                        self._namespace = _read("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            except (ConfigException, OSError, TypeError) as exc:
+                raise UserError(f"no Kubernetes credentials: set KUBECONFIG or run inside the cluster ({exc})") from None
+            self._namespace = self._namespace or "default"
+            self._api = client.CoreV1Api(api_client)
+        return self._api
+
+    @property
+    def namespace(self) -> str:
+        self.api  # noqa: B018 - the namespace may come from the kubeconfig context
+        return self._namespace
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return fn()
+        except ApiException as exc:
+            if exc.status == 404:
+                raise
+            message = _message(exc)
+            if exc.status == 403 and "exceeded quota" in message:
+                raise CapacityError(f"ResourceQuota: {message}", "cloud", code="ExceededQuota") from None
+            if exc.status in (401, 403):
+                raise CloudError(f"Kubernetes refused to {what} ({exc.status}): {message}; the launcher needs the Role "
+                                 "in the README (pods: create, get, list, delete; secrets: create, delete)") from None
+            raise CloudError(f"Kubernetes failed to {what}: {exc.status} {message}") from None
+        except HTTPError as exc:
+            raise CloudError(f"cannot reach the Kubernetes API to {what}: {exc}") from None
+
+    # --- catalogue --------------------------------------------------------------------------------
+    def zones(self, region: str) -> list[str]:
+        """One placement: the namespace. Where in the cluster the pod runs is the scheduler's choice."""
+        return [self.namespace]
+
+    def native_type(self, generic: str, gpu: str, gpu_count: int) -> str:
+        size = SIZES.get(generic.lower(), generic)
+        parse_size(size)
+        if gpu not in ("", "none", "any") and gpu not in GPUS and not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9_.]{0,62}", gpu):
+            raise UserError(f"--cloud-gpu {gpu!r}: on Kubernetes use none, any, {', '.join(GPUS)} or a "
+                            "nvidia.com/gpu.product value")
+        return size
+
+    def secret_snippet(self, spec: MachineSpec) -> str:
+        return ""  # not a VM: the pod's own command (kubernetes_pod.sh) reads the handed-over file
+
+    def poweroff_snippet(self, spec: MachineSpec) -> str:
+        return "exit 0"  # not a VM: the pod ends when its command ends (restartPolicy Never)
+
+    # --- the pod ----------------------------------------------------------------------------------
+    def _labels(self, tags: Mapping[str, str]) -> dict[str, str]:
+        labels = {k: label_value(v) for k, v in tags.items()
+                  if re.fullmatch(r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", k)}
+        return labels
+
+    def _affinity(self, spec: MachineSpec) -> dict | None:
+        if spec.gpu in ("", "none", "any"):
+            return None
+        values = GPUS.get(spec.gpu, ([spec.gpu], [], []))
+        terms = [{"matchExpressions": [{"key": key, "operator": "In", "values": vals}]}
+                 for key, vals in zip(GPU_LABELS, values) if vals]
+        return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
+
+    def _containers(self, spec: MachineSpec, size: dict[str, str]) -> tuple[list[dict], list[dict]]:
+        gpu = spec.gpu not in ("", "none")
+        github = spec.forge == "github"
+        image = spec.image or (GITHUB_IMAGE if github else CML_IMAGE + ("-gpu" if gpu else ""))
+        work = f"{GITHUB_HOME}/_work" if github else "/builds"
+        env = {"CML_FORGE": spec.forge, "CML_RUNNER_NAME": spec.name, "CML_IDLE_TIMEOUT": str(spec.idle_timeout_s),
+               "CML_HANDOVER": f"{HANDOVER_DIR}/{SECRET_KEY}", "CML_WORK": work, "CML_TERMINATION_LOG": TERMINATION_LOG}
+        mounts = [{"name": "handover", "mountPath": HANDOVER_DIR}, {"name": "work", "mountPath": work}]
+        if github:
+            env["CML_RUNNER_HOME"] = GITHUB_HOME
+        else:
+            env.update(CML_FORGE_URL=spec.forge_url, CML_GITLAB_RUNNER="/cml/bin/gitlab-runner")
+            mounts.append({"name": "tools", "mountPath": "/cml/bin"})
+        limits = {"memory": size["memory"]} if "memory" in size else {}
+        if gpu:
+            limits[GPU_RESOURCE] = str(spec.gpu_count)
+        script = resources.files("cml_action.clouds").joinpath("kubernetes_pod.sh").read_text(encoding="utf-8")
+        runner = {"name": "runner", "image": image, "command": ["/bin/bash", "-c", script, "cml-runner"],
+                  "env": [{"name": k, "value": v} for k, v in env.items()],
+                  "resources": {"requests": size, "limits": limits}, "volumeMounts": mounts,
+                  "terminationMessagePath": TERMINATION_LOG, "terminationMessagePolicy": "FallbackToLogsOnError"}
+        copy = 'cp "$CML_SECRET_FILE" "$CML_HANDOVER" && chmod 0600 "$CML_HANDOVER"'
+        handover = {"name": "handover", "image": image, "command": ["/bin/sh", "-c", copy],
+                    "env": [{"name": "CML_SECRET_FILE", "value": f"{SECRET_DIR}/{SECRET_KEY}"},
+                            {"name": "CML_HANDOVER", "value": f"{HANDOVER_DIR}/{SECRET_KEY}"}],
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+                    "volumeMounts": [{"name": "registration", "mountPath": SECRET_DIR, "readOnly": True},
+                                     {"name": "handover", "mountPath": HANDOVER_DIR}]}
+        init = [handover]
+        if not github:
+            init.append({"name": "gitlab-runner", "image": GITLAB_RUNNER_IMAGE,
+                         "command": ["cp", "/usr/bin/gitlab-runner", "/cml/bin/gitlab-runner"],
+                         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+                         "volumeMounts": [{"name": "tools", "mountPath": "/cml/bin"}]})
+        return init, [runner]
+
+    def pod_manifest(self, spec: MachineSpec, placement: Placement) -> dict:
+        if placement.spot:
+            raise UserError("--cloud-spot: on Kubernetes choose spot nodes with kubernetes-node-selector and "
+                            "kubernetes-tolerations (e.g. cloud.google.com/gke-spot=true)")
+        if spec.subnet:
+            raise UserError("--cloud-subnet has no meaning on Kubernetes (the pod network is the cluster's)")
+        size = parse_size(placement.machine_type)
+        init, containers = self._containers(spec, size)
+        selector = dict(self.node_selector)
+        if placement.zone and placement.zone != self.namespace:
+            selector["topology.kubernetes.io/zone"] = placement.zone
+        tolerations = list(self.tolerations)
+        if spec.gpu not in ("", "none"):  # GPU node pools are commonly tainted so that only GPU pods land there
+            tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+        volumes = [
+            {"name": "registration", "secret": {"secretName": _secret_name(spec.name), "defaultMode": 0o444}},
+            {"name": "handover", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+            {"name": "work", "emptyDir": {"sizeLimit": f"{spec.disk_gb}Gi"}},
+        ]
+        if spec.forge == "gitlab":
+            volumes.append({"name": "tools", "emptyDir": {"sizeLimit": "512Mi"}})
+        pod_spec: dict[str, Any] = {
+            "restartPolicy": "Never", "activeDeadlineSeconds": spec.max_lifetime_s, "terminationGracePeriodSeconds": 30,
+            "enableServiceLinks": False, "automountServiceAccountToken": bool(spec.permission_set),
+            "initContainers": init, "containers": containers, "volumes": volumes,
+        }
+        optional = {"serviceAccountName": spec.permission_set, "nodeSelector": selector, "tolerations": tolerations,
+                    "affinity": self._affinity(spec), "imagePullSecrets": [{"name": n} for n in self.pull_secrets]}
+        pod_spec.update({k: v for k, v in optional.items() if v})
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": spec.name, "namespace": self.namespace, "labels": self._labels(spec.tags),
+                             "annotations": {TAGS_ANNOTATION: json.dumps(spec.tags, sort_keys=True)}},
+                "spec": pod_spec}
+
+    def create(self, spec: MachineSpec, placement: Placement) -> Instance:
+        from kubernetes.client.exceptions import ApiException
+
+        manifest = self.pod_manifest(spec, placement)
+        ns = self.namespace
+        try:
+            pod = self._call("create the runner pod", lambda: self.api.create_namespaced_pod(ns, manifest, _request_timeout=30))
+        except ApiException as exc:
+            raise CloudError(f"Kubernetes failed to create the runner pod: {exc.status} {_message(exc)}") from None
+        try:
+            secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "immutable": True,
+                      "metadata": {"name": _secret_name(spec.name), "namespace": ns, "labels": self._labels(spec.tags),
+                                   "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": spec.name,
+                                                        "uid": pod.metadata.uid, "blockOwnerDeletion": True}]},
+                      "data": {SECRET_KEY: base64.b64encode(spec.secret.encode()).decode()}}
+            self._call("store the registration Secret", lambda: self.api.create_namespaced_secret(ns, secret, _request_timeout=30))
+        except BaseException:
+            self._delete(ns, spec.name)
+            raise
+        return self._instance(pod)
+
+    # --- reading back ---------------------------------------------------------------------------------
+    def _instance(self, pod: Any) -> Instance:
+        meta, status = pod.metadata, pod.status
+        tags = json.loads((meta.annotations or {}).get(TAGS_ANNOTATION, "{}"))
+        phase = status.phase if status else "Pending"
+        state = {"Pending": "pending", "Running": "running", "Succeeded": "stopped", "Failed": "stopped"}.get(phase, "pending")
+        if meta.deletion_timestamp:
+            state = "stopping"
+        elif state == "pending" and any(_waiting_reason(c) in WAITING_FOR_GOOD for c in (status.container_statuses or [])):
+            state = "stopped"
+        preempted = bool(status and (status.reason in ("Evicted", "Preempting") or any(
+            c.type == "DisruptionTarget" and c.status == "True" for c in status.conditions or [])))
+        created = meta.creation_timestamp if isinstance(meta.creation_timestamp, datetime) else None
+        zone = (pod.spec.node_name if pod.spec else None) or meta.namespace
+        return Instance(f"{meta.namespace}/{meta.name}", tags.get(TAG_RUNNER, meta.name), zone, state, tags, created,
+                        preempted)
+
+    def find(self, tags: dict[str, str]) -> list[Instance]:
+        selector = ",".join(f"{k}={label_value(v)}" for k, v in tags.items())
+        pods = self._call("list runner pods", lambda: self.api.list_namespaced_pod(
+            self.namespace, label_selector=selector, _request_timeout=30))
+        found = [self._instance(p) for p in pods.items]
+        return [i for i in found if all(i.tags.get(k) == v for k, v in tags.items())]
+
+    def state(self, instance: Instance) -> Instance:
+        from kubernetes.client.exceptions import ApiException
+
+        ns, name = instance.id.split("/", 1)
+        try:
+            return self._instance(self._call("read the runner pod", lambda: self.api.read_namespaced_pod(
+                name, ns, _request_timeout=30)))
+        except ApiException:
+            return Instance(instance.id, instance.name, instance.zone, "missing", instance.tags, instance.created_at)
+
+    def explain(self, instance: Instance) -> str:
+        """Why the pod has no runner online, in the cluster's words: the scheduler's message, the container's
+        waiting reason, or how it ended and its termination message."""
+        from kubernetes.client.exceptions import ApiException
+
+        ns, name = instance.id.split("/", 1)
+        try:
+            pod = self._call("read the runner pod", lambda: self.api.read_namespaced_pod(name, ns, _request_timeout=30))
+        except (ApiException, CloudError):
+            return ""
+        return describe(pod)
+
+    def delete(self, instance: Instance) -> None:
+        ns, name = instance.id.split("/", 1)
+        self._delete(ns, name)
+
+    def _delete(self, ns: str, name: str) -> None:
+        from kubernetes.client import V1DeleteOptions
+        from kubernetes.client.exceptions import ApiException
+
+        options = V1DeleteOptions(propagation_policy="Background", grace_period_seconds=5)
+        for what, call in (("delete the runner pod", lambda: self.api.delete_namespaced_pod(
+                               name, ns, body=options, _request_timeout=30)),
+                           ("delete the registration Secret", lambda: self.api.delete_namespaced_secret(
+                               _secret_name(name), ns, body=options, _request_timeout=30))):
+            try:
+                self._call(what, call)
+            except ApiException:
+                pass  # 404: already gone (the garbage collector may have been first)
+
+
+def describe(pod: Any) -> str:
+    status = pod.status
+    if status is None:
+        return ""
+    for condition in status.conditions or []:
+        if condition.type == "PodScheduled" and condition.status == "False":
+            return f"the scheduler cannot place the pod ({condition.reason}): {condition.message}"
+    if status.reason:
+        return f"the pod {status.phase.lower()}: {status.reason} {status.message or ''}".strip()
+    for c in [*(status.init_container_statuses or []), *(status.container_statuses or [])]:
+        terminated = c.state.terminated if c.state else None
+        if terminated is not None and (terminated.exit_code or c.name == "runner"):
+            text = f"container {c.name} exited with code {terminated.exit_code}"
+            return text + (f": {terminated.message.strip()}" if terminated.message else "")
+        if _waiting_reason(c) not in ("", "ContainerCreating", "PodInitializing"):
+            return f"container {c.name} is waiting: {c.state.waiting.reason} {c.state.waiting.message or ''}".strip()
+    return f"the pod is {status.phase}"
+
+
+def _waiting_reason(status: Any) -> str:
+    waiting = status.state.waiting if status.state else None
+    return (waiting.reason or "") if waiting else ""
+
+
+def _secret_name(name: str) -> str:
+    return f"{name}-registration"
+
+
+def _message(exc: Any) -> str:
+    try:
+        return json.loads(exc.body).get("message", "") or exc.reason
+    except (TypeError, ValueError):
+        return str(exc.reason or "")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def from_env(env: Mapping[str, str], region: str, settings: Mapping[str, Any] | None = None) -> KubernetesProvider:
+    return KubernetesProvider(env, region, settings or {})
