@@ -84,6 +84,10 @@ def test_one_job_on_a_gpu_pod_then_teardown_leaves_nothing(gh, k8s, tmp_path: Pa
     assert json.loads(sent["metadata"]["annotations"]["cml-action/tags"])["cml-action-repo"] == REPO
     (container,) = spec["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    # the job's steps run in our GPU image (the CLI, Python, CUDA), into which the vendor's runner is copied
+    assert container["image"] == "ghcr.io/cml-action/cml-action:v1-gpu"
+    assert [c["image"] for c in spec["initContainers"]] == ["ghcr.io/actions/actions-runner:2.337.0",
+                                                            "ghcr.io/cml-action/cml-action:v1-gpu"]
     terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["Tesla-T4"]} in \
         [e for t in terms for e in t["matchExpressions"]]
@@ -247,8 +251,8 @@ def test_gitlab_one_job_pod_with_the_runner_token_on_the_side(gl, kubernetes_clo
     name = runner.description
     (_, sent), _ = kubernetes_cloud.standin.received
     assert runner.token not in json.dumps(sent)
-    assert [c["image"] for c in sent["spec"]["initContainers"]] == ["ghcr.io/cml-action/cml-action:v1-gpu",
-                                                                    "gitlab/gitlab-runner:v18.5.0"]
+    assert [c["image"] for c in sent["spec"]["initContainers"]] == ["gitlab/gitlab-runner:v18.5.0",
+                                                                    "ghcr.io/cml-action/cml-action:v1-gpu"]
     assert sent["spec"]["containers"][0]["image"] == "ghcr.io/cml-action/cml-action:v1-gpu"  # the job's image, GPUs
     pod = wait_phase(kubernetes_cloud, name)
     assert termination(pod)["message"] == "runner exited with status 0 after its job"

@@ -64,7 +64,9 @@ GITLAB_RUNNER_IMAGE = f"gitlab/gitlab-runner:v{GITLAB_RUNNER_VERSION}"
 CML_IMAGE = "ghcr.io/cml-action/cml-action:v1"
 TAGS_ANNOTATION = "cml-action/tags"
 SECRET_KEY = "registration"
-GITHUB_HOME = "/home/runner"
+GITHUB_HOME = "/home/runner"  # where the vendor's image has the runner
+RUNNER_DIR = "/cml/runner"
+SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 HANDOVER_DIR = "/run/cml-handover"
 SECRET_DIR = "/run/cml-secret"
 TERMINATION_LOG = "/dev/termination-log"
@@ -149,39 +151,53 @@ class KubernetesProvider:
     # --- plumbing ---------------------------------------------------------------------------------
     @property
     def api(self) -> Any:
-        """A CoreV1Api of our own ApiClient (no global configuration): KUBECONFIG (or ~/.kube/config) and its
-        context, else the pod's service account when running inside the cluster."""
+        """A CoreV1Api of our own ApiClient (no global configuration): KUBECONFIG (else ~/.kube/config) and its
+        context; inside a cluster without KUBECONFIG, the pod's service account."""
         if self._api is None:
-            from kubernetes import client, config
+            from kubernetes import client
             from kubernetes.config.config_exception import ConfigException
 
-            kubeconfig = self._env.get("KUBECONFIG", "")
             try:
-                if kubeconfig or not self._env.get("KUBERNETES_SERVICE_HOST"):
-                    api_client = config.new_client_from_config(config_file=kubeconfig or None,
-                                                               context=self.context or None)
-                    if not self._namespace:
-                        _, active = config.list_kube_config_contexts(config_file=kubeconfig or None)
-                        chosen = active
-                        if self.context:
-                            contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig or None)
-                            chosen = next((c for c in contexts if c["name"] == self.context), active)
-                        self._namespace = (chosen or {}).get("context", {}).get("namespace", "")
+                if self._env.get("KUBECONFIG") or not self._env.get("KUBERNETES_SERVICE_HOST"):
+                    api_client = self._from_kubeconfig()
                 else:
-                    configuration = client.Configuration()
-                    config.load_incluster_config(client_configuration=configuration)
-                    api_client = client.ApiClient(configuration)
-                    if not self._namespace:
-                        self._namespace = _read("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-            except (ConfigException, OSError, TypeError) as exc:
+                    api_client = self._in_cluster()
+            except (ConfigException, OSError, TypeError, ValueError) as exc:
                 raise UserError(f"no Kubernetes credentials: set KUBECONFIG or run inside the cluster ({exc})") from None
             self._namespace = self._namespace or "default"
             self._api = client.CoreV1Api(api_client)
         return self._api
 
+    def _from_kubeconfig(self) -> Any:
+        import os
+
+        from kubernetes import config
+
+        path = self._env.get("KUBECONFIG") or os.path.join(self._env.get("HOME", "~"), ".kube", "config")
+        path = os.path.expanduser(path)
+        api_client = config.new_client_from_config(config_file=path, context=self.context or None, persist_config=False)
+        if not self._namespace:
+            contexts, active = config.list_kube_config_contexts(config_file=path)
+            chosen = next((c for c in contexts if c["name"] == self.context), active) if self.context else active
+            self._namespace = (chosen or {}).get("context", {}).get("namespace", "")
+        return api_client
+
+    def _in_cluster(self) -> Any:
+        """The pod's own service account: its token (re-read when kubelet rotates it), CA and namespace."""
+        from kubernetes import client
+        from kubernetes.config.incluster_config import InClusterConfigLoader
+
+        folder = self._env.get("CML_KUBE_SERVICEACCOUNT_DIR", SERVICEACCOUNT_DIR)
+        configuration = client.Configuration()
+        InClusterConfigLoader(token_filename=f"{folder}/token", cert_filename=f"{folder}/ca.crt",
+                              environ=dict(self._env)).load_and_set(configuration)
+        self._namespace = self._namespace or _read(f"{folder}/namespace")
+        return client.ApiClient(configuration)
+
     @property
     def namespace(self) -> str:
-        self.api  # noqa: B018 - the namespace may come from the kubeconfig context
+        if not self._namespace:
+            self.api  # noqa: B018 - the namespace may come from the kubeconfig context or the service account
         return self._namespace
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -237,18 +253,27 @@ class KubernetesProvider:
         return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
 
     def _containers(self, spec: MachineSpec, size: dict[str, str]) -> tuple[list[dict], list[dict]]:
+        """The runner container runs the job's image (ours by default, the GPU variant with a GPU; or
+        `cloud-image`), into which an init container copies the forge's runner from the vendor's image; the
+        job's steps run there, with the GPUs. Another init container hands the registration over."""
         gpu = spec.gpu not in ("", "none")
-        github = spec.forge == "github"
-        image = spec.image or (GITHUB_IMAGE if github else CML_IMAGE + ("-gpu" if gpu else ""))
-        work = f"{GITHUB_HOME}/_work" if github else "/builds"
+        image = spec.image or CML_IMAGE + ("-gpu" if gpu else "")
+        small = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "256Mi"}}
         env = {"CML_FORGE": spec.forge, "CML_RUNNER_NAME": spec.name, "CML_IDLE_TIMEOUT": str(spec.idle_timeout_s),
-               "CML_HANDOVER": f"{HANDOVER_DIR}/{SECRET_KEY}", "CML_WORK": work, "CML_TERMINATION_LOG": TERMINATION_LOG}
-        mounts = [{"name": "handover", "mountPath": HANDOVER_DIR}, {"name": "work", "mountPath": work}]
-        if github:
-            env["CML_RUNNER_HOME"] = GITHUB_HOME
+               "CML_HANDOVER": f"{HANDOVER_DIR}/{SECRET_KEY}", "CML_TERMINATION_LOG": TERMINATION_LOG}
+        mounts = [{"name": "handover", "mountPath": HANDOVER_DIR}, {"name": "runner", "mountPath": RUNNER_DIR}]
+        if spec.forge == "github":
+            env.update(CML_RUNNER_HOME=RUNNER_DIR, CML_WORK=f"{RUNNER_DIR}/_work", RUNNER_ALLOW_RUNASROOT="1",
+                       DOTNET_SYSTEM_GLOBALIZATION_INVARIANT="1")  # the runner needs no ICU in the job's image
+            vendor = {"name": "github-runner", "image": GITHUB_IMAGE,
+                      "command": ["cp", "-a", f"{GITHUB_HOME}/.", f"{RUNNER_DIR}/"], "resources": small,
+                      "volumeMounts": [{"name": "runner", "mountPath": RUNNER_DIR}]}
         else:
-            env.update(CML_FORGE_URL=spec.forge_url, CML_GITLAB_RUNNER="/cml/bin/gitlab-runner")
-            mounts.append({"name": "tools", "mountPath": "/cml/bin"})
+            env.update(CML_WORK=f"{RUNNER_DIR}/builds", CML_FORGE_URL=spec.forge_url,
+                       CML_GITLAB_RUNNER=f"{RUNNER_DIR}/gitlab-runner")
+            vendor = {"name": "gitlab-runner", "image": GITLAB_RUNNER_IMAGE,
+                      "command": ["cp", "/usr/bin/gitlab-runner", f"{RUNNER_DIR}/gitlab-runner"], "resources": small,
+                      "volumeMounts": [{"name": "runner", "mountPath": RUNNER_DIR}]}
         limits = {"memory": size["memory"]} if "memory" in size else {}
         if gpu:
             limits[GPU_RESOURCE] = str(spec.gpu_count)
@@ -261,16 +286,10 @@ class KubernetesProvider:
         handover = {"name": "handover", "image": image, "command": ["/bin/sh", "-c", copy],
                     "env": [{"name": "CML_SECRET_FILE", "value": f"{SECRET_DIR}/{SECRET_KEY}"},
                             {"name": "CML_HANDOVER", "value": f"{HANDOVER_DIR}/{SECRET_KEY}"}],
-                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+                    "resources": small,
                     "volumeMounts": [{"name": "registration", "mountPath": SECRET_DIR, "readOnly": True},
                                      {"name": "handover", "mountPath": HANDOVER_DIR}]}
-        init = [handover]
-        if not github:
-            init.append({"name": "gitlab-runner", "image": GITLAB_RUNNER_IMAGE,
-                         "command": ["cp", "/usr/bin/gitlab-runner", "/cml/bin/gitlab-runner"],
-                         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-                         "volumeMounts": [{"name": "tools", "mountPath": "/cml/bin"}]})
-        return init, [runner]
+        return [vendor, handover], [runner]
 
     def pod_manifest(self, spec: MachineSpec, placement: Placement) -> dict:
         if placement.spot:
@@ -289,10 +308,8 @@ class KubernetesProvider:
         volumes = [
             {"name": "registration", "secret": {"secretName": _secret_name(spec.name), "defaultMode": 0o444}},
             {"name": "handover", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
-            {"name": "work", "emptyDir": {"sizeLimit": f"{spec.disk_gb}Gi"}},
+            {"name": "runner", "emptyDir": {"sizeLimit": f"{spec.disk_gb}Gi"}},  # the runner and the jobs' work
         ]
-        if spec.forge == "gitlab":
-            volumes.append({"name": "tools", "emptyDir": {"sizeLimit": "512Mi"}})
         pod_spec: dict[str, Any] = {
             "restartPolicy": "Never", "activeDeadlineSeconds": spec.max_lifetime_s, "terminationGracePeriodSeconds": 30,
             "enableServiceLinks": False, "automountServiceAccountToken": bool(spec.permission_set),
@@ -323,7 +340,10 @@ class KubernetesProvider:
                       "data": {SECRET_KEY: base64.b64encode(spec.secret.encode()).decode()}}
             self._call("store the registration Secret", lambda: self.api.create_namespaced_secret(ns, secret, _request_timeout=30))
         except BaseException:
-            self._delete(ns, spec.name)
+            try:
+                self._delete(ns, spec.name)
+            except CloudError:
+                pass  # never hide why the launch failed; the launch's own cleanup tries again and reports
             raise
         return self._instance(pod)
 

@@ -242,7 +242,8 @@ class KubernetesStandIn(StandIn):
 
     # --- authentication and RBAC --------------------------------------------------------------------
     def authenticate(self, request: Request) -> Response | None:
-        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or token != TOKEN:  # the auth scheme is case-insensitive (in-cluster: "bearer")
             return status(401, "Unauthorized", "Unauthorized")
         if self.rules is None or request.path == "/version":
             return None
