@@ -277,3 +277,35 @@ def test_gitlab_boot_timeout_and_sweep_leave_nothing(gl, kubernetes_cloud, tmp_p
     out = subprocess.run([sys.executable, str(ROOT / "entrypoint.py"), "runner-sweep", "--cloud", "kubernetes"],
                          env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0 and "nothing to sweep" in out.stdout, out.stderr
+
+
+# --- the workflow examples, run as the runner runs them ------------------------------------------------------
+def test_the_github_example_launches_trains_in_the_pod_and_leaves_nothing(gh, k8s, tmp_path: Path):
+    from repo_helpers import example_repo, git
+    from test_workflow_examples import EXAMPLES, base_env, copier, entrypoint, pr_payload
+    from workflow_runner import run_workflow
+
+    k8s.runner_mode("job")
+    repo = example_repo(tmp_path)
+    head = git(repo, "rev-parse", "HEAD")
+    gh.add_pull(REPO, 5, head_sha=head, head_ref="feature", base_ref="main")
+    gh.add_token("ghs_workflowTokenForExamples0000000000", {"contents": "write", "pull_requests": "write",
+                                                            "issues": "write", "metadata": "read"})
+    # in the pod, the image's `cml-action` is this checkout's CLI
+    bin_dir = tmp_path / "image-bin"
+    bin_dir.mkdir()
+    (bin_dir / "cml-action").write_text(f'#!/bin/sh\nexec {sys.executable} {ROOT / "entrypoint.py"} "$@"\n')
+    (bin_dir / "cml-action").chmod(0o755)
+    env = {**base_env(gh, tmp_path, "pull_request", pr_payload(5, head), "f" * 40),
+           "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"}
+    secrets = {"RUNNER_ADMIN_TOKEN": ADMIN, "KUBECONFIG": Path(k8s.env["KUBECONFIG"]).read_text()}
+    result = run_workflow(EXAMPLES / "gpu-kubernetes.yml", event_name="pull_request", payload=pr_payload(5, head),
+                          base_env=env, checkout=copier(repo), entrypoint=entrypoint, work=tmp_path / "w",
+                          secrets=secrets)
+    logs = "".join(p.read_text() for p in (tmp_path / "w").glob("log-*.txt"))
+    assert all(code == 0 for *_, code in result.steps), (result.steps, logs)
+    label = result.outputs["launch"]["label"]
+    (_, pod), _ = k8s.standin.received
+    assert pod["metadata"]["name"] == label and pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert any("## GPU report" in c["body"] for c in gh.repos[REPO].comments.values())
+    nothing_left(k8s, gh.runners(REPO))
