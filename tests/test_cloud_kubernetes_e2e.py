@@ -67,20 +67,11 @@ def termination(pod: dict) -> dict:
     return pod["status"]["containerStatuses"][0]["state"]["terminated"]
 
 
-def test_one_job_on_a_gpu_pod_then_teardown_leaves_nothing(gh, k8s, tmp_path: Path):
-    k8s.runner_mode("job")
-    env = cli_env(gh, k8s, tmp_path)
-    out = launch(env, "--runner-labels", "gpu", "--runner-max-lifetime", "2h")
-    assert out.returncode == 0, out.stderr + out.stdout
-    label = outputs(tmp_path)["runner-label"]
-    (runner,) = gh.runners(REPO)
-    assert runner.labels == [label, "cml-cloud-kubernetes", "gpu"]
-    (kind, sent), (secret_kind, secret) = k8s.standin.received
-    assert (kind, secret_kind) == ("Pod", "Secret")
+def check_pod_as_sent(sent: dict, label: str, lifetime_s: int) -> None:
     spec = sent["spec"]
-    assert spec["restartPolicy"] == "Never" and spec["activeDeadlineSeconds"] == 7200
-    assert sent["metadata"]["labels"]["cml-action-label"] == label == sent["metadata"]["labels"]["cml-action-runner"]
-    assert sent["metadata"]["labels"]["cml-action-repo"] == "octo_models"
+    assert spec["restartPolicy"] == "Never" and spec["activeDeadlineSeconds"] == lifetime_s
+    labels = sent["metadata"]["labels"]
+    assert labels["cml-action-label"] == label == labels["cml-action-runner"] and labels["cml-action-repo"] == "octo_models"
     assert json.loads(sent["metadata"]["annotations"]["cml-action/tags"])["cml-action-repo"] == REPO
     (container,) = spec["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -92,6 +83,19 @@ def test_one_job_on_a_gpu_pod_then_teardown_leaves_nothing(gh, k8s, tmp_path: Pa
     assert {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["Tesla-T4"]} in \
         [e for t in terms for e in t["matchExpressions"]]
     assert spec["automountServiceAccountToken"] is False and spec["enableServiceLinks"] is False
+
+
+def test_one_job_on_a_gpu_pod_then_teardown_leaves_nothing(gh, k8s, tmp_path: Path):
+    k8s.runner_mode("job")
+    env = cli_env(gh, k8s, tmp_path)
+    out = launch(env, "--runner-labels", "gpu", "--runner-max-lifetime", "2h")
+    assert out.returncode == 0, out.stderr + out.stdout
+    label = outputs(tmp_path)["runner-label"]
+    (runner,) = gh.runners(REPO)
+    assert runner.labels == [label, "cml-cloud-kubernetes", "gpu"]
+    (kind, sent), (secret_kind, secret) = k8s.standin.received
+    assert (kind, secret_kind) == ("Pod", "Secret")
+    check_pod_as_sent(sent, label, 7200)
     # the JIT config: only in the Secret, which the pod owns; never in the pod spec, arguments or environment
     assert runner.jit_config not in json.dumps(sent) and ADMIN not in json.dumps(sent)
     assert base64.b64decode(secret["data"]["registration"]).decode() == runner.jit_config

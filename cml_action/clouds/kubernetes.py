@@ -351,18 +351,10 @@ class KubernetesProvider:
     def _instance(self, pod: Any) -> Instance:
         meta, status = pod.metadata, pod.status
         tags = json.loads((meta.annotations or {}).get(TAGS_ANNOTATION, "{}"))
-        phase = status.phase if status else "Pending"
-        state = {"Pending": "pending", "Running": "running", "Succeeded": "stopped", "Failed": "stopped"}.get(phase, "pending")
-        if meta.deletion_timestamp:
-            state = "stopping"
-        elif state == "pending" and any(_waiting_reason(c) in WAITING_FOR_GOOD for c in (status.container_statuses or [])):
-            state = "stopped"
-        preempted = bool(status and (status.reason in ("Evicted", "Preempting") or any(
-            c.type == "DisruptionTarget" and c.status == "True" for c in status.conditions or [])))
         created = meta.creation_timestamp if isinstance(meta.creation_timestamp, datetime) else None
         zone = (pod.spec.node_name if pod.spec else None) or meta.namespace
-        return Instance(f"{meta.namespace}/{meta.name}", tags.get(TAG_RUNNER, meta.name), zone, state, tags, created,
-                        preempted)
+        return Instance(f"{meta.namespace}/{meta.name}", tags.get(TAG_RUNNER, meta.name), zone, _state(pod), tags,
+                        created, _preempted(status))
 
     def find(self, tags: dict[str, str]) -> list[Instance]:
         selector = ",".join(f"{k}={label_value(v)}" for k, v in tags.items())
@@ -412,6 +404,28 @@ class KubernetesProvider:
                 pass  # 404: already gone (the garbage collector may have been first)
 
 
+def _state(pod: Any) -> str:
+    """Provider-neutral state. A finished pod is `stopped`, not `terminated`: it still exists (with its Secret)
+    until teardown or sweep deletes it, though its GPUs are already free."""
+    status = pod.status
+    if pod.metadata.deletion_timestamp:
+        return "stopping"
+    phase = status.phase if status else "Pending"
+    state = {"Pending": "pending", "Running": "running", "Succeeded": "stopped", "Failed": "stopped"}.get(phase, "pending")
+    if state == "pending" and any(_waiting_reason(c) in WAITING_FOR_GOOD for c in (status.container_statuses or [])):
+        return "stopped"  # a pod that can never start (bad image name, broken config) is as good as ended
+    return state
+
+
+def _preempted(status: Any) -> bool:
+    """Evicted, or disrupted by the cluster (preemption, node shutdown or drain): `retry-on-preemption` applies."""
+    if status is None:
+        return False
+    if status.reason in ("Evicted", "Preempting"):
+        return True
+    return any(c.type == "DisruptionTarget" and c.status == "True" for c in status.conditions or [])
+
+
 def describe(pod: Any) -> str:
     status = pod.status
     if status is None:
@@ -421,14 +435,22 @@ def describe(pod: Any) -> str:
             return f"the scheduler cannot place the pod ({condition.reason}): {condition.message}"
     if status.reason:
         return f"the pod {status.phase.lower()}: {status.reason} {status.message or ''}".strip()
-    for c in [*(status.init_container_statuses or []), *(status.container_statuses or [])]:
-        terminated = c.state.terminated if c.state else None
-        if terminated is not None and (terminated.exit_code or c.name == "runner"):
-            text = f"container {c.name} exited with code {terminated.exit_code}"
-            return text + (f": {terminated.message.strip()}" if terminated.message else "")
-        if _waiting_reason(c) not in ("", "ContainerCreating", "PodInitializing"):
-            return f"container {c.name} is waiting: {c.state.waiting.reason} {c.state.waiting.message or ''}".strip()
+    for container in [*(status.init_container_statuses or []), *(status.container_statuses or [])]:
+        problem = _container_problem(container)
+        if problem:
+            return problem
     return f"the pod is {status.phase}"
+
+
+def _container_problem(container: Any) -> str:
+    terminated = container.state.terminated if container.state else None
+    if terminated is not None and (terminated.exit_code or container.name == "runner"):
+        text = f"container {container.name} exited with code {terminated.exit_code}"
+        return text + (f": {terminated.message.strip()}" if terminated.message else "")
+    if _waiting_reason(container) not in ("", "ContainerCreating", "PodInitializing"):
+        waiting = container.state.waiting
+        return f"container {container.name} is waiting: {waiting.reason} {waiting.message or ''}".strip()
+    return ""
 
 
 def _waiting_reason(status: Any) -> str:

@@ -62,18 +62,21 @@ def check_metadata(meta: dict) -> None:
     name = meta.get("name", "")
     if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
         raise SpecViolation(f"metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 subdomain is required")
-    for key, value in (meta.get("labels") or {}).items():
+    _check_labels(meta.get("labels") or {})
+    annotations = meta.get("annotations") or {}
+    if any(not _label_key_ok(k) for k in annotations) or sum(len(k) + len(v) for k, v in annotations.items()) > 256 * 1024:
+        raise SpecViolation("metadata.annotations: Invalid value")
+    if any(not ref.get("uid") or not ref.get("name") for ref in meta.get("ownerReferences") or []):
+        raise SpecViolation("metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty")
+
+
+def _check_labels(labels: dict) -> None:
+    for key, value in labels.items():
         if not _label_key_ok(key):
             raise SpecViolation(f"metadata.labels: Invalid value: {key!r}: name part must consist of alphanumerics")
         if len(value) > 63 or not _LABEL_VALUE.match(value):
             raise SpecViolation(f"metadata.labels: Invalid value: {value!r}: a valid label must be an empty string "
                                 "or consist of alphanumeric characters, '-', '_' or '.', at most 63")
-    annotations = meta.get("annotations") or {}
-    if any(not _label_key_ok(k) for k in annotations) or sum(len(k) + len(v) for k, v in annotations.items()) > 256 * 1024:
-        raise SpecViolation("metadata.annotations: Invalid value")
-    for ref in meta.get("ownerReferences") or []:
-        if not ref.get("uid") or not ref.get("name"):
-            raise SpecViolation("metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty")
 
 
 def _check_container(c: dict, volumes: set[str], where: str) -> None:
@@ -87,21 +90,25 @@ def _check_container(c: dict, volumes: set[str], where: str) -> None:
     for mount in c.get("volumeMounts", []):
         if mount["name"] not in volumes:
             raise SpecViolation(f"{where}.volumeMounts.name: Not found: {mount['name']!r}")
-    resources = c.get("resources") or {}
+    _check_resources(c.get("resources") or {}, where)
+
+
+def _check_resources(resources: dict, where: str) -> None:
+    """Quantities parse; an extended resource (nvidia.com/gpu) is a whole number, its request equal to its limit."""
     limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
     for name, value in {**limits, **requests}.items():
         try:
             scheduler.quantity(value)
         except ValueError as exc:
             raise SpecViolation(f"{where}.resources: Invalid value: {exc}") from None
-        if name not in STANDARD:
-            if "/" not in name:
-                raise SpecViolation(f"{where}.resources: Invalid value: {name!r}: must be a standard resource")
-            if name in requests and requests[name] != limits.get(name):
-                raise SpecViolation(f"{where}.resources.requests[{name}]: Invalid value: must be equal to {name} limit")
-            if name in requests or name in limits:
-                if scheduler.quantity(limits[name]) != int(scheduler.quantity(limits[name])):
-                    raise SpecViolation(f"{where}.resources.limits[{name}]: must be an integer")
+        if name in STANDARD:
+            continue
+        if "/" not in name:
+            raise SpecViolation(f"{where}.resources: Invalid value: {name!r}: must be a standard resource")
+        if name in requests and requests[name] != limits.get(name):
+            raise SpecViolation(f"{where}.resources.requests[{name}]: Invalid value: must be equal to {name} limit")
+        if scheduler.quantity(value) != int(scheduler.quantity(value)):
+            raise SpecViolation(f"{where}.resources.limits[{name}]: must be an integer")
 
 
 def check_pod(pod: dict) -> None:
@@ -110,22 +117,23 @@ def check_pod(pod: dict) -> None:
     if len(name) > 63 or not _DNS_LABEL.match(name or "-"):
         raise SpecViolation(f"metadata.name: Invalid value: {name!r}: a pod name is used as hostname (RFC 1123 label)")
     volumes = [v["name"] for v in spec.get("volumes", [])]
-    if len(set(volumes)) != len(volumes):
-        raise SpecViolation("spec.volumes.name: Duplicate value")
     names = [c["name"] for c in spec.get("containers", []) + spec.get("initContainers", [])]
-    if len(set(names)) != len(names):
-        raise SpecViolation("spec.containers.name: Duplicate value")
+    if len(set(volumes)) != len(volumes) or len(set(names)) != len(names):
+        raise SpecViolation("spec.volumes.name / spec.containers.name: Duplicate value")
     for i, c in enumerate(spec.get("initContainers", [])):
         _check_container(c, set(volumes), f"spec.initContainers[{i}]")
     for i, c in enumerate(spec["containers"]):
         _check_container(c, set(volumes), f"spec.containers[{i}]")
+    _check_scheduling(spec)
+
+
+def _check_scheduling(spec: dict) -> None:
     if spec.get("restartPolicy", "Always") not in ("Always", "OnFailure", "Never"):
         raise SpecViolation("spec.restartPolicy: Unsupported value")
     if spec.get("activeDeadlineSeconds") is not None and spec["activeDeadlineSeconds"] <= 0:
         raise SpecViolation("spec.activeDeadlineSeconds: Invalid value: must be greater than 0")
-    for key in (spec.get("nodeSelector") or {}):
-        if not _label_key_ok(key):
-            raise SpecViolation(f"spec.nodeSelector: Invalid value: {key!r}")
+    if any(not _label_key_ok(key) for key in spec.get("nodeSelector") or {}):
+        raise SpecViolation("spec.nodeSelector: Invalid value")
     for tol in spec.get("tolerations") or []:
         if tol.get("operator") == "Exists" and tol.get("value"):
             raise SpecViolation("spec.tolerations.operator: Invalid value: value must be empty when `operator` is 'Exists'")
