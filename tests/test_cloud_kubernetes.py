@@ -202,3 +202,15 @@ def test_the_standin_refuses_what_an_api_server_refuses(kubernetes_cloud):
     api.create_namespaced_pod(NAMESPACE, good)
     api.delete_namespaced_pod("ok", NAMESPACE)
     assert kubernetes_cloud.leftovers() == []
+
+
+def test_cloud_region_names_the_kubeconfig_context_and_its_namespace(kubernetes_cloud, tmp_path: Path):
+    config = yaml.safe_load(Path(kubernetes_cloud.env["KUBECONFIG"]).read_text())
+    config["contexts"].append({"name": "team-b", "context": {"cluster": "standin", "user": "launcher",
+                                                             "namespace": "team-b"}})
+    path = tmp_path / "two-contexts"
+    path.write_text(yaml.safe_dump(config))
+    assert KubernetesProvider({"KUBECONFIG": str(path)}, "team-b", {}).find({"cml-action-label": "x"}) == []
+    assert KubernetesProvider({"KUBECONFIG": str(path)}, "", {}).namespace == NAMESPACE  # the current context's
+    assert KubernetesProvider({"KUBECONFIG": str(path)}, "team-b", {"kubernetes_namespace": "c"}).namespace == "c"
+    assert [r.path for r in kubernetes_cloud.standin.requests] == ["/api/v1/namespaces/team-b/pods"]

@@ -101,7 +101,7 @@ def test_one_job_on_a_gpu_pod_then_teardown_leaves_nothing(gh, k8s, tmp_path: Pa
     assert base64.b64decode(secret["data"]["registration"]).decode() == runner.jit_config
     pod = k8s.standin.pod(NAMESPACE, label)
     assert secret["metadata"]["ownerReferences"] == [{"apiVersion": "v1", "kind": "Pod", "name": label,
-                                                      "uid": pod["metadata"]["uid"], "blockOwnerDeletion": True}]
+                                                      "uid": pod["metadata"]["uid"]}]
     # the runner got it on the side, and the handed-over copy is gone
     pod = wait_phase(k8s, label)
     assert pod["status"]["phase"] == "Succeeded"
@@ -313,3 +313,27 @@ def test_the_github_example_launches_trains_in_the_pod_and_leaves_nothing(gh, k8
     assert pod["metadata"]["name"] == label and pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert any("## GPU report" in c["body"] for c in gh.repos[REPO].comments.values())
     nothing_left(k8s, gh.runners(REPO))
+
+
+def test_gitlab_no_job_within_the_idle_timeout_ends_the_pod(gl, kubernetes_cloud, tmp_path: Path):
+    kubernetes_cloud.add_gpu_node()
+
+    def online(name: str, args: list[str]) -> None:
+        for runner in gl.runners.values():
+            if runner.description == name:
+                runner.status = "online"
+    kubernetes_cloud.when_runner_starts(online)
+    env = gitlab_env(gl, kubernetes_cloud)
+    out = subprocess.run([sys.executable, str(ROOT / "entrypoint.py"), "runner-launch", "--cloud", "kubernetes",
+                          "--cloud-gpu", "t4", "--runner-idle-timeout", "1s"], env=env, capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr + out.stdout
+    (runner,) = gl.runners.values()
+    pod = wait_phase(kubernetes_cloud, runner.description)
+    assert termination(pod)["message"] == "no job started within 1s (runner-idle-timeout)"
+    assert "--wait-timeout\n1\n" in kubernetes_cloud.runner_files(runner.description)["runner-args"]
+    out = subprocess.run([sys.executable, str(ROOT / "entrypoint.py"), "runner-teardown", "--cloud", "kubernetes",
+                          "--runner-label", runner.description], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert kubernetes_cloud.leftovers() == [] and gl.runners == {}

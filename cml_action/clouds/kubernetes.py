@@ -266,7 +266,7 @@ class KubernetesProvider:
             env.update(CML_RUNNER_HOME=RUNNER_DIR, CML_WORK=f"{RUNNER_DIR}/_work", RUNNER_ALLOW_RUNASROOT="1",
                        DOTNET_SYSTEM_GLOBALIZATION_INVARIANT="1")  # the runner needs no ICU in the job's image
             vendor = {"name": "github-runner", "image": GITHUB_IMAGE,
-                      "command": ["cp", "-a", f"{GITHUB_HOME}/.", f"{RUNNER_DIR}/"], "resources": small,
+                      "command": ["cp", "-R", f"{GITHUB_HOME}/.", f"{RUNNER_DIR}/"], "resources": small,
                       "volumeMounts": [{"name": "runner", "mountPath": RUNNER_DIR}]}
         else:
             env.update(CML_WORK=f"{RUNNER_DIR}/builds", CML_FORGE_URL=spec.forge_url,
@@ -335,8 +335,10 @@ class KubernetesProvider:
         try:
             secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "immutable": True,
                       "metadata": {"name": _secret_name(spec.name), "namespace": ns, "labels": self._labels(spec.tags),
+                                   # no blockOwnerDeletion: it would need pods/finalizers rights where the
+                                   # OwnerReferencesPermissionEnforcement admission plugin runs (OpenShift)
                                    "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": spec.name,
-                                                        "uid": pod.metadata.uid, "blockOwnerDeletion": True}]},
+                                                        "uid": pod.metadata.uid}]},
                       "data": {SECRET_KEY: base64.b64encode(spec.secret.encode()).decode()}}
             self._call("store the registration Secret", lambda: self.api.create_namespaced_secret(ns, secret, _request_timeout=30))
         except BaseException:
