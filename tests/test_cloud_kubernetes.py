@@ -165,6 +165,8 @@ def test_gpus_become_limits_and_the_clusters_gpu_labels():
     assert "nvidia.com/gpu" not in cpu["spec"]["containers"][0]["resources"]["limits"]
     assert cpu["spec"]["containers"][0]["image"] == "ghcr.io/cml-action/cml-action:v1"
     assert cpu["spec"]["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
+    identity = _manifest(permission_set="trainer")["spec"]  # cloud-permission-set: the pod's service account
+    assert identity["serviceAccountName"] == "trainer" and identity["automountServiceAccountToken"] is True
     for manifest in (pod, anything, cpu):
         kubernetes_validate.validate(manifest, "1.29.0", strict=True)
 

@@ -337,3 +337,18 @@ def test_gitlab_no_job_within_the_idle_timeout_ends_the_pod(gl, kubernetes_cloud
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert kubernetes_cloud.leftovers() == [] and gl.runners == {}
+
+
+def test_gitlab_sigterm_mid_launch_cleans_up(gl, kubernetes_cloud, tmp_path: Path):
+    env = gitlab_env(gl, kubernetes_cloud)  # no GPU node: the pod stays pending
+    proc = subprocess.Popen([sys.executable, str(ROOT / "entrypoint.py"), "runner-launch", "--cloud", "kubernetes",
+                             "--cloud-gpu", "t4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not kubernetes_cloud.standin.objects("secrets") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kubernetes_cloud.instances() and gl.runners, "the pod was never created"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert kubernetes_cloud.leftovers() == [] and gl.runners == {}
