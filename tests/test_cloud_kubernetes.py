@@ -158,6 +158,7 @@ def test_gpus_become_limits_and_the_clusters_gpu_labels():
     native = _manifest(gpu="NVIDIA-H200")["spec"]["affinity"]["nodeAffinity"]
     assert native["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] == [
         {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-H200"]}]}]
+    assert _manifest(gpu="T4")["spec"]["affinity"] == _manifest(gpu="t4")["spec"]["affinity"]
     anything = _manifest(gpu="any")
     assert "affinity" not in anything["spec"] and anything["spec"]["containers"][0]["resources"]["limits"][
         "nvidia.com/gpu"] == "1"

@@ -352,3 +352,16 @@ def test_gitlab_sigterm_mid_launch_cleans_up(gl, kubernetes_cloud, tmp_path: Pat
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert kubernetes_cloud.leftovers() == [] and gl.runners == {}
+
+
+def test_a_native_gpu_product_keeps_its_case(gh, kubernetes_cloud, tmp_path: Path):
+    kubernetes_cloud.add_gpu_node(Node("h200", labels={"nvidia.com/gpu.product": "NVIDIA-H200"},
+                                       allocatable={"cpu": "64", "memory": "1Ti", "nvidia.com/gpu": "8"}))
+    kubernetes_cloud.when_runner_starts(lambda name, args: gh.set_runner(REPO, name, "online"))
+    env = cli_env(gh, kubernetes_cloud, tmp_path)
+    out = cli(env, "runner-launch", "--cloud", "kubernetes", "--cloud-gpu", "NVIDIA-H200", "--cloud-gpu-count", "8")
+    assert out.returncode == 0, out.stderr
+    (pod,) = kubernetes_cloud.standin.objects("pods")
+    assert pod["spec"]["nodeName"] == "h200"
+    assert teardown(env, outputs(tmp_path)["runner-label"]).returncode == 0
+    nothing_left(kubernetes_cloud, gh.runners(REPO))

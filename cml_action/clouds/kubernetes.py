@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from hashlib import sha256
 from importlib import resources
@@ -225,6 +226,7 @@ class KubernetesProvider:
         return [self.namespace]
 
     def native_type(self, generic: str, gpu: str, gpu_count: int) -> str:
+        gpu = _gpu(gpu)
         size = SIZES.get(generic.lower(), generic)
         parse_size(size)
         if gpu not in ("", "none", "any") and gpu not in GPUS and not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9_.]{0,62}", gpu):
@@ -298,6 +300,7 @@ class KubernetesProvider:
         if spec.subnet:
             raise UserError("--cloud-subnet has no meaning on Kubernetes (the pod network is the cluster's)")
         size = parse_size(placement.machine_type)
+        spec = replace(spec, gpu=_gpu(spec.gpu))
         init, containers = self._containers(spec, size)
         selector = dict(self.node_selector)
         if placement.zone and placement.zone != self.namespace:
@@ -453,6 +456,12 @@ def _container_problem(container: Any) -> str:
         waiting = container.state.waiting
         return f"container {container.name} is waiting: {waiting.reason} {waiting.message or ''}".strip()
     return ""
+
+
+def _gpu(text: str) -> str:
+    """`T4` is `t4`; anything else is a node label value (e.g. NVIDIA-H200) and keeps its case."""
+    lowered = text.strip().lower()
+    return lowered if lowered in (*GPUS, "", "none", "any") else text.strip()
 
 
 def _waiting_reason(status: Any) -> str:

@@ -59,6 +59,11 @@ def _tags(items: list[str]) -> dict[str, str]:
     return tags
 
 
+def _gpu(cloud: str, text: str) -> str:
+    """Generic names are case-blind; a Kubernetes node label value (nvidia.com/gpu.product) is not."""
+    return text.strip() if cloud.strip().lower() == "kubernetes" else text.lower()
+
+
 def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     idle = parse_duration("runner-idle-timeout", args.runner_idle_timeout)
     lifetime = parse_duration("runner-max-lifetime", args.runner_max_lifetime)
@@ -72,7 +77,7 @@ def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     request = LaunchRequest(
         cloud=args.cloud.lower(), region=args.cloud_region, repository=ctx.repository, forge=ctx.kind,
         forge_url=ctx.server_url, zones=tuple(args.cloud_zone), types=tuple(args.cloud_type) or ("m",),
-        gpu=args.cloud_gpu.lower(), gpu_count=args.cloud_gpu_count, spot=args.cloud_spot,
+        gpu=_gpu(args.cloud, args.cloud_gpu), gpu_count=args.cloud_gpu_count, spot=args.cloud_spot,
         spot_fallback=args.cloud_spot_fallback, image=args.cloud_image, disk_gb=args.cloud_disk_size,
         subnet=args.cloud_subnet, permission_set=args.cloud_permission_set, tags=_tags(args.cloud_tags),
         labels=tuple(args.runner_labels), idle_timeout_s=idle, max_lifetime_s=lifetime, boot_timeout_s=boot,
