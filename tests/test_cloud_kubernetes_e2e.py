@@ -365,3 +365,16 @@ def test_a_native_gpu_product_keeps_its_case(gh, kubernetes_cloud, tmp_path: Pat
     assert pod["spec"]["nodeName"] == "h200"
     assert teardown(env, outputs(tmp_path)["runner-label"]).returncode == 0
     nothing_left(kubernetes_cloud, gh.runners(REPO))
+
+
+def test_a_preempted_pod_re_runs_the_job_when_asked(gh, k8s, tmp_path: Path):
+    env = cli_env(gh, k8s, tmp_path)
+    assert launch(env).returncode == 0
+    label = outputs(tmp_path)["runner-label"]
+    (pod,) = k8s.instances()
+    k8s.set_state(pod["id"], "terminated", preempted=True)  # DisruptionTarget: PreemptionByScheduler
+    gh.add_run(REPO, 4242, conclusion="failure")
+    out = cli(env, "runner-teardown", "--cloud", "kubernetes", "--runner-label", label, "--retry-on-preemption", "true")
+    assert out.returncode == 0, out.stderr
+    assert "preempted" in out.stdout and gh.repos[REPO].reruns == [4242]
+    nothing_left(k8s, gh.runners(REPO))

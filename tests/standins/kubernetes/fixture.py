@@ -111,6 +111,7 @@ class KubernetesCloud:
                [f"secret {s['metadata']['name']}" for s in self.standin.objects("secrets")]
 
     def set_state(self, instance_id: str, state: str, preempted: bool = False) -> None:
+        """What the cluster does to a pod on its own: preempt it for a higher-priority pod, or end it."""
         ns, name = instance_id.split("/", 1)
         with self.standin.lock:
             pod = self.standin.pods[(ns, name)]
@@ -118,9 +119,6 @@ class KubernetesCloud:
             if preempted:
                 pod["status"]["conditions"] = [{"type": "DisruptionTarget", "status": "True",
                                                 "reason": "PreemptionByScheduler", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
-
-    def fail_capacity(self, zone: str, times: int = 1) -> None:  # the scheduler waits; there is no zone to fail
-        raise NotImplementedError
 
     def assert_clean(self) -> None:
         self.standin.assert_clean()
