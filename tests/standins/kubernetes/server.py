@@ -385,7 +385,9 @@ class KubernetesStandIn(StandIn):
         spec = pod["spec"]
         deadline = spec.get("activeDeadlineSeconds")
         if deadline:
-            threading.Timer(deadline, self._deadline, args=(key, state)).start()
+            timer = threading.Timer(deadline, self._deadline, args=(key, state))
+            timer.daemon = True  # a pod's deadline never keeps the test process alive
+            timer.start()
         missing = [c for c in spec.get("initContainers", []) + spec["containers"] if c["image"] not in self.images]
         if missing:
             c = missing[0]
