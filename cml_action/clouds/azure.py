@@ -402,8 +402,11 @@ class AzureProvider:
             instance = Instance(group.name, name, "", "pending", group_tags, None)
             if (group.properties and group.properties.provisioning_state or "").lower() == "deleting":
                 found.append(Instance(group.name, name, "", "terminated", group_tags, None))
-            else:
+                continue
+            try:
                 found.append(self.state(instance))
+            except Exception:  # noqa: BLE001 - the group is listed either way: teardown and sweep must see it
+                found.append(instance)  # state unknown ("pending"); the caller reads it again if it needs to
         return found
 
     def state(self, instance: Instance) -> Instance:

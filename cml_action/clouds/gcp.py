@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
+from cml_action.failures import one_line
 from cml_action.retry import pause
 
 T = TypeVar("T")
@@ -207,8 +208,10 @@ class GcpProvider:
         session = self._session()
         base = f"{self.secrets_endpoint}/v1/projects/{self.project}/secrets"
         secret_id = self._secret_id(spec.name)
-        self._http(session.post(f"{base}?secretId={secret_id}", json={
-            "replication": {"automatic": {}}, "labels": self._labels(spec.tags)}), "create the registration secret")
+        created = session.post(f"{base}?secretId={secret_id}", json={
+            "replication": {"automatic": {}}, "labels": self._labels(spec.tags)})
+        if created.status_code != 409:  # 409: left by this launch's previous placement, whose cleanup failed
+            self._http(created, "create the registration secret")
         data = base64.b64encode(spec.secret.encode()).decode()
         self._http(session.post(f"{base}/{secret_id}:addVersion", json={"payload": {"data": data}}),
                    "store the registration")
@@ -303,8 +306,11 @@ class GcpProvider:
             except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
                 raise self._classify(exc) from None
             return Instance(f"{zone}/{name}", name, zone, "pending", dict(spec.tags), None)
-        except BaseException:
-            self._cleanup_failed(name, zone, stored)
+        except BaseException as exc:
+            # a cleanup that fails is noted on the original error (the launcher's cleanup by label retries it),
+            # never raised over it: the capacity error must reach the zone/type fallback
+            for line in self._cleanup_failed(name, zone, stored):
+                exc.add_note(f"cleanup: {line}")
             raise
 
     def _classify(self, exc: Exception) -> Exception:
@@ -319,16 +325,24 @@ class GcpProvider:
             return exc
         return CloudError(f"Google Cloud refused to create the VM: {getattr(exc, 'message', str(exc))}")
 
-    def _cleanup_failed(self, name: str, zone: str, stored: bool) -> None:
+    def _cleanup_failed(self, name: str, zone: str, stored: bool) -> list[str]:
+        """Remove what a failed placement created; return what could not be removed, one line each."""
         from google.api_core import exceptions as gexc
 
+        failures: list[str] = []
         try:
             self._call("remove the half-created VM", lambda: self._client("InstancesClient").delete(
                 project=self.project, zone=zone, instance=name).result())
-        except (gexc.NotFound, CloudError):
+        except gexc.NotFound:
             pass
+        except Exception as exc:  # noqa: BLE001 - reported, the secret is still tried
+            failures.append(f"remove the half-created VM {zone}/{name}: {one_line(exc)}")
         if stored:
-            self._delete_secret(name)
+            try:
+                self._delete_secret(name)
+            except Exception as exc:  # noqa: BLE001
+                failures.append(f"delete the registration secret of {name}: {one_line(exc)}")
+        return failures
 
     def _instance(self, raw: Any) -> Instance:
         zone = raw.zone.rsplit("/", 1)[-1]
@@ -402,8 +416,10 @@ class GcpProvider:
         return any(op.target_link.rsplit("/", 1)[-1] == name for _, listing in pages for op in listing.operations)
 
     def delete(self, instance: Instance) -> None:
+        """The VM, then its registration secret: both are tried, every failure is reported in one CloudError."""
         from google.api_core import exceptions as gexc
 
+        failures: list[str] = []
         if not instance.id.startswith("secret/"):
             zone, name = instance.id.split("/", 1)
             try:
@@ -411,7 +427,14 @@ class GcpProvider:
                     project=self.project, zone=zone, instance=name).result())
             except gexc.NotFound:
                 pass
-        self._delete_secret(instance.name)
+            except Exception as exc:  # noqa: BLE001 - the secret is still deleted below
+                failures.append(one_line(exc))
+        try:
+            self._delete_secret(instance.name)
+        except Exception as exc:  # noqa: BLE001
+            failures.append(f"delete the registration secret of {instance.name}: {one_line(exc)}")
+        if failures:
+            raise CloudError("; ".join(failures))
 
 
 def from_env(env: Mapping[str, str], region: str) -> GcpProvider:
