@@ -25,7 +25,7 @@ import shlex
 from datetime import datetime
 from typing import Any, Callable, Mapping, TypeVar
 
-from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
+from cml_action.clouds.base import TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
 from cml_action.failures import one_line
 from cml_action.retry import pause
@@ -44,6 +44,7 @@ GPU_IMAGE = ("deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-5
 FIREWALL = "cml-action-deny-ingress"
 NETWORK_TAG = "cml-action-runner"
 TAGS_METADATA = "cml-action-tags"
+_LEFTOVERS = ("secret/", "account/")  # ids of what a runner left without its VM
 
 CAPACITY = {"ZONE_RESOURCE_POOL_EXHAUSTED": ("zone", True), "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS": ("zone", True),
             "STOCKOUT": ("zone", True), "QUOTA_EXCEEDED": ("region", False),
@@ -77,6 +78,8 @@ class GcpProvider:
         self._env = env
         self.endpoint = env.get("CML_GCP_ENDPOINT", "").rstrip("/")
         self.secrets_endpoint = env.get("CML_GCP_SECRETMANAGER_ENDPOINT", "https://secretmanager.googleapis.com").rstrip("/")
+        # an endpoint override for Compute (tests, private access) applies to IAM too unless IAM has its own
+        self.iam_endpoint = (env.get("CML_GCP_IAM_ENDPOINT") or self.endpoint or "https://iam.googleapis.com").rstrip("/")
         self._credentials: Any = None
         self._project = env.get("CML_GCP_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or env.get("CLOUDSDK_CORE_PROJECT", "")
         self._clients: dict[str, Any] = {}
@@ -215,11 +218,79 @@ class GcpProvider:
         data = base64.b64encode(spec.secret.encode()).decode()
         self._http(session.post(f"{base}/{secret_id}:addVersion", json={"payload": {"data": data}}),
                    "store the registration")
-        if spec.permission_set:
-            policy = {"bindings": [{"role": "roles/secretmanager.secretAccessor",
-                                    "members": [f"serviceAccount:{spec.permission_set}"]}]}
-            self._http(session.post(f"{base}/{secret_id}:setIamPolicy", json={"policy": policy}),
-                       "grant the VM access to its registration")
+        # the VM's account alone may read it; the runner's own account may also delete it (it has no project role)
+        bindings = [{"role": "roles/secretmanager.secretAccessor", "members": [f"serviceAccount:{self._vm_account(spec)}"]}]
+        if not spec.permission_set:
+            bindings.append({"role": "roles/secretmanager.admin", "members": [f"serviceAccount:{self._vm_account(spec)}"]})
+        self._propagating(lambda: session.post(f"{base}/{secret_id}:setIamPolicy", json={"policy": {"bindings": bindings}}),
+                          "grant the VM access to its registration")
+
+    # --- the VM's identity ---------------------------------------------------------------------------
+    def _vm_account(self, spec: MachineSpec) -> str:
+        """`cloud-permission-set`, or the runner's own account: never the project's default compute account,
+        whose token (often Editor on the project) any job could take from the metadata server."""
+        return spec.permission_set or self._account_email(spec.name)
+
+    def _account_email(self, name: str) -> str:
+        return f"{name}@{self.project}.iam.gserviceaccount.com"
+
+    def _accounts_url(self) -> str:
+        return f"{self.iam_endpoint}/v1/projects/{self.project}/serviceAccounts"
+
+    def _create_account(self, spec: MachineSpec) -> None:
+        """One service account per runner with no project role. What it may do is granted on single resources:
+        read and delete its registration secret, delete its own instance. 409: made by an earlier placement of this
+        launch, which keeps it for the next one."""
+        description = json.dumps({k: spec.tags[k] for k in (TAG_LABEL, TAG_REPO) if k in spec.tags},
+                                 separators=(",", ":"))[:256]
+        response = self._session().post(self._accounts_url(), json={"accountId": spec.name, "serviceAccount": {
+            "displayName": f"cml-action runner {spec.name}"[:100], "description": description}})
+        if response.status_code != 409:
+            self._http(response, "create the runner's service account")
+
+    def _grant_instance(self, spec: MachineSpec, zone: str) -> None:
+        """Let the runner's account delete its own instance (the power-off path), and nothing else in the project."""
+        from google.cloud import compute_v1
+
+        member = f"serviceAccount:{self._account_email(spec.name)}"
+        request = compute_v1.ZoneSetPolicyRequest(policy=compute_v1.Policy(bindings=[
+            compute_v1.Binding(role="roles/compute.instanceAdmin.v1", members=[member])]))
+        client = self._client("InstancesClient")
+        self._call("let the VM delete itself", lambda: client.set_iam_policy(
+            project=self.project, zone=zone, resource=spec.name, zone_set_policy_request_resource=request))
+
+    def _propagating(self, send: Callable[[], Any], what: str) -> Any:
+        """IAM takes a few seconds to know a new service account everywhere: retry "does not exist" for a while."""
+        for attempt in range(6):
+            response = send()
+            if response.status_code != 400 or "does not exist" not in response.text or attempt == 5:
+                return self._http(response, what)
+            pause(attempt)
+        return None  # pragma: no cover
+
+    def _delete_account(self, name: str) -> None:
+        response = self._session().delete(f"{self._accounts_url()}/{self._account_email(name)}")
+        if response.status_code not in (200, 404):
+            self._http(response, "delete the runner's service account")
+
+    def _leftover_accounts(self, tags: Mapping[str, str]) -> list[str]:
+        """Runner names of our service accounts whose description carries all of `tags`."""
+        names, token = [], ""
+        while True:
+            params = {"pageSize": 100, **({"pageToken": token} if token else {})}
+            listing = self._http(self._session().get(self._accounts_url(), params=params), "list service accounts")
+            for account in listing.get("accounts", []):
+                try:
+                    described = json.loads(account.get("description") or "{}")
+                except ValueError:
+                    continue
+                name = account.get("email", "").split("@", 1)[0]
+                if isinstance(described, dict) and all(described.get(k, name if k == TAG_RUNNER else None) == v
+                                                       for k, v in tags.items()):
+                    names.append(name)
+            token = listing.get("nextPageToken", "")
+            if not token:
+                return names
 
     def _delete_secret(self, name: str) -> None:
         response = self._session().delete(f"{self.secrets_endpoint}/v1/projects/{self.project}/secrets/{self._secret_id(name)}")
@@ -266,6 +337,8 @@ class GcpProvider:
             if network:
                 self._firewall(network)
             image = self._image(spec)
+            if not spec.permission_set:
+                self._create_account(spec)
             self._store_secret(spec)
             stored = True
             accelerator, count = self._accelerator(spec, placement.machine_type)
@@ -287,7 +360,7 @@ class GcpProvider:
                 network_interfaces=[interface], scheduling=scheduling,
                 shielded_instance_config=compute_v1.ShieldedInstanceConfig(
                     enable_secure_boot=spec.gpu in ("", "none"), enable_vtpm=True, enable_integrity_monitoring=True),
-                service_accounts=[compute_v1.ServiceAccount(email=spec.permission_set or "default",
+                service_accounts=[compute_v1.ServiceAccount(email=self._vm_account(spec),
                                                             scopes=["https://www.googleapis.com/auth/cloud-platform"])],
                 metadata=compute_v1.Metadata(items=[
                     compute_v1.Items(key="startup-script", value=spec.startup_script),
@@ -305,6 +378,8 @@ class GcpProvider:
                 raise self._classify(exc) from None
             except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
                 raise self._classify(exc) from None
+            if not spec.permission_set:
+                self._grant_instance(spec, zone)
             return Instance(f"{zone}/{name}", name, zone, "pending", dict(spec.tags), None)
         except BaseException as exc:
             # a cleanup that fails is noted on the original error (the launcher's cleanup by label retries it),
@@ -377,13 +452,18 @@ class GcpProvider:
         for secret in listing.get("secrets", []):
             name = secret["name"].rsplit("/", 1)[-1].removeprefix("cml-action-")
             if name not in live:
+                live.add(name)
                 found.append(Instance(f"secret/{name}", name, "", "missing", dict(tags)))
+        # a runner's service account without its VM: the VM deleted itself, or a launch failed before creating it
+        for name in self._leftover_accounts(tags):
+            if name not in live:
+                found.append(Instance(f"account/{name}", name, "", "missing", {TAG_RUNNER: name, **tags}))
         return found
 
     def state(self, instance: Instance) -> Instance:
         from google.api_core import exceptions as gexc
 
-        if instance.state == "missing" and instance.id.startswith("secret/"):
+        if instance.state == "missing" and instance.id.startswith(_LEFTOVERS):
             return instance
         zone, name = instance.id.split("/", 1)
         try:
@@ -420,7 +500,7 @@ class GcpProvider:
         from google.api_core import exceptions as gexc
 
         failures: list[str] = []
-        if not instance.id.startswith("secret/"):
+        if not instance.id.startswith(_LEFTOVERS):
             zone, name = instance.id.split("/", 1)
             try:
                 self._call("delete the VM", lambda: self._client("InstancesClient").delete(
@@ -429,10 +509,16 @@ class GcpProvider:
                 pass
             except Exception as exc:  # noqa: BLE001 - the secret is still deleted below
                 failures.append(one_line(exc))
+        vm_left = bool(failures)
         try:
             self._delete_secret(instance.name)
         except Exception as exc:  # noqa: BLE001
             failures.append(f"delete the registration secret of {instance.name}: {one_line(exc)}")
+        if not vm_left:  # a VM that could not be deleted keeps its account, so that it can still delete itself
+            try:
+                self._delete_account(instance.name)
+            except Exception as exc:  # noqa: BLE001
+                failures.append(f"delete the service account of {instance.name}: {one_line(exc)}")
         if failures:
             raise CloudError("; ".join(failures))
 
