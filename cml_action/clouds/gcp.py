@@ -8,8 +8,14 @@ DELETE action on preemption.
 
 Secret hand-over: not instance metadata (readable by anyone with compute.instances.get). The registration is
 a Secret Manager secret named after the runner, labelled like the VM; the VM reads it with its service
-account's token from the metadata server and deletes it. With a dedicated service account (cloud-permission-set)
-the secret's IAM policy grants that account alone the accessor role.
+account's token from the metadata server and deletes it. The secret's IAM policy grants the VM's account alone.
+
+Identity: any process on the VM can take the VM's token from the metadata server, so the VM never runs as the
+project's default compute account (often Editor). Without cloud-permission-set each runner gets its own service
+account (id = runner name) with no project role: the secret's policy lets it read and delete that secret, and the
+instance's own IAM policy lets it delete that instance (instanceAdmin on the one resource), nothing else. The
+account survives a failed placement for the next one (its id is the launch's own), is listed by `find` once its
+VM is gone, and is deleted with the VM by teardown, sweep and a failed launch's cleanup.
 
 Network: an ephemeral external IP for outbound HTTPS (the default network has no NAT), and a shared firewall
 rule `cml-action-deny-ingress` (priority 100, target tag `cml-action-runner`) that denies every inbound
@@ -51,12 +57,18 @@ CAPACITY = {"ZONE_RESOURCE_POOL_EXHAUSTED": ("zone", True), "ZONE_RESOURCE_POOL_
             "UNSUPPORTED_OPERATION": ("zone", False), "RESOURCE_NOT_FOUND": ("type", False)}
 
 PERMISSIONS = """\
-**Launcher** (a service account or Workload Identity Federation principal): `roles/compute.instanceAdmin.v1`,
-`roles/secretmanager.admin` (create, set the IAM policy of, and delete the per-runner secret),
-`roles/iam.serviceAccountUser` on the VM's service account, and `compute.firewalls.create` once (the shared deny rule).
-**VM** (its service account, `cloud-permission-set`): `roles/secretmanager.secretAccessor` plus
-`secretmanager.secrets.delete` on secrets labelled `cml-action-runner`, and `compute.instances.delete` on itself
-(a custom role). Without `cloud-permission-set` the VM uses the project's default compute service account."""
+**Launcher** (a service account or Workload Identity Federation principal): `roles/compute.instanceAdmin.v1`
+(create and delete the VMs, set each VM's own IAM policy), `roles/secretmanager.admin` (create, set the IAM policy of,
+and delete the per-runner secret), `compute.firewalls.create` once (the shared deny rule); and, unless you pass
+`cloud-permission-set`, `roles/iam.serviceAccountAdmin` and `roles/iam.serviceAccountUser` (create, attach, list and
+delete the per-runner service accounts `cml-…@PROJECT.iam.gserviceaccount.com`); with it,
+`roles/iam.serviceAccountUser` on that account.
+**VM**: without `cloud-permission-set`, its own service account with no project role at all: read and delete its own
+registration secret and delete its own instance, granted on those two resources alone (removed with the VM).
+`cloud-permission-set` (a service account email) replaces it for jobs that need more: that account needs
+`roles/secretmanager.secretAccessor` (granted on each secret by the launcher) plus `secretmanager.secrets.delete` on
+secrets labelled `cml-action-runner`, and `compute.instances.delete` on itself (a custom role). The project's
+default compute service account is never used."""
 
 GUARANTEE = ("GCE enforces the lifetime itself: the VM is created with `maxRunDuration` and termination action "
              "*DELETE*, so at max lifetime (or on spot preemption) GCE deletes it and its disk. When the job is done "
