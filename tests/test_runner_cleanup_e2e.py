@@ -193,3 +193,36 @@ def test_a_failed_cleanup_of_a_placement_does_not_stop_the_zone_fallback(gh, aws
         assert cli(env, *teardown_args(cloud, outputs(tmp_path)["runner-label"])).returncode == 0
         nothing_left(gh, cloud)
         (tmp_path / "out.txt").unlink()
+
+
+def test_gitlab_sweep_a_runner_delete_500_does_not_keep_the_other_runner(gitlab_standin, aws_cloud, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    from cml_action.ci.context import detect
+    from cml_action.runners.gitlab_registry import GitLabRunnerRegistry
+    from repo_helpers import ROOT
+
+    gl, token = gitlab_standin, "glpat-runnerAdmin000000"
+    gl.add_project(42, "ml/models")
+    gl.add_token(token, ("create_runner", "manage_runner", "read_api"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_", "CML_", "AWS_"))}
+    env.update({**aws_cloud.env, "GITLAB_CI": "true", "CI_API_V4_URL": gl.api_url, "CI_SERVER_URL": gl.server_url,
+                "CI_PROJECT_ID": "42", "CI_PROJECT_PATH": "ml/models", "CML_TOKEN": token, "CML_SWEEP_GRACE": "0",
+                "CML_RETRY_BACKOFF": "0.01"})
+    registry = GitLabRunnerRegistry(detect(env, tmp_path), token)
+    stuck, gone = ("cml-20250101000000-0a0b0c", "cml-20250101000000-0d0e0f")  # runners whose VMs never came
+    ids = {name: registry.register(name, [name, "cml-cloud-aws"]).runner_id for name in (stuck, gone)}
+    gl.inject("DELETE", rf"/runners/{ids[stuck]}$", 500, body={"message": "500 Internal Server Error"}, times=5)
+    out = subprocess.run([sys.executable, str(ROOT / "entrypoint.py"), "runner-sweep", "--cloud", "aws",
+                          "--cloud-region", aws_cloud.region], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and f"removed runner {gone}" in out.stdout
+    failures = [line for line in out.stderr.splitlines() if line.startswith("cml-action: error: ")]
+    assert failures == [f"cml-action: error: runner {stuck}: GitLab refused to delete runner {ids[stuck]}: 500 "
+                        "500 Internal Server Error",
+                        "cml-action: error: runner-sweep incomplete: 1 step(s) failed (listed above); run it again, or "
+                        "let runner-sweep finish the job"]
+    assert [r.description for r in gl.runners.values()] == [stuck]
