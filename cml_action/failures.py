@@ -29,19 +29,43 @@ def one_line(exc: BaseException) -> str:
 
 
 def _sdk_text(exc: BaseException) -> str:
+    for reader in (_aws, _github, _gitlab, _google, _azure):
+        text = reader(exc)
+        if text:
+            return text
+    return ""
+
+
+def _aws(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and isinstance(response.get("Error"), dict):  # botocore ClientError
         error = response["Error"]
         return f"AWS {error.get('Code', '')}: {error.get('Message', '')}".strip(" :")
+    return ""
+
+
+def _github(exc: BaseException) -> str:
     status, data = getattr(exc, "status", None), getattr(exc, "data", None)
     if isinstance(status, int) and data is not None:  # PyGithub GithubException
         message = data.get("message", "") if isinstance(data, dict) else str(data)
         return f"GitHub answered {status} {message}".strip()
+    return ""
+
+
+def _gitlab(exc: BaseException) -> str:
     code = getattr(exc, "response_code", None)
     if code is not None and hasattr(exc, "error_message"):  # python-gitlab GitlabError
         return f"GitLab answered {code} {getattr(exc, 'error_message', '')}".strip()
+    return ""
+
+
+def _google(exc: BaseException) -> str:
     if hasattr(exc, "code") and hasattr(exc, "message") and hasattr(exc, "grpc_status_code"):  # google-api-core
         return f"Google Cloud answered {getattr(exc, 'code', '')} {getattr(exc, 'message', '')}".strip()
+    return ""
+
+
+def _azure(exc: BaseException) -> str:
     if hasattr(exc, "status_code") and hasattr(exc, "reason") and hasattr(exc, "message"):  # azure-core
         lines = str(getattr(exc, "message", "") or exc).strip().splitlines()
         return f"Azure answered {getattr(exc, 'status_code', '')} {lines[0] if lines else ''}".strip()

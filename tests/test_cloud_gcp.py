@@ -211,3 +211,13 @@ def test_a_failed_placement_keeps_the_runner_account_for_the_next_one(gcp_cloud,
     assert [i.id for i in provider.find({TAG_LABEL: NAME})] == [instance.id]
     provider.delete(instance)
     assert gcp_cloud.leftovers() == []
+
+
+def test_a_new_runner_account_not_yet_known_to_compute_is_waited_for(gcp_cloud, provider):
+    gcp_cloud.standin.account_lag = 2  # IAM propagates a new account to Compute within seconds
+    instance = provider.create(spec(permission_set=""), Placement("us-central1-a", "n1-standard-8", spot=False))
+    (vm,) = gcp_cloud.instances()
+    assert vm["raw"]["serviceAccounts"][0]["email"] == f"{NAME}@ml-project.iam.gserviceaccount.com"
+    assert gcp_cloud.standin.account_lag == 0
+    provider.delete(instance)
+    assert gcp_cloud.leftovers() == []

@@ -286,11 +286,15 @@ class GcpProvider:
             self._http(response, "delete the runner's service account")
 
     def _leftover_accounts(self, tags: Mapping[str, str]) -> list[str]:
-        """Runner names of our service accounts whose description carries all of `tags`."""
+        """Runner names of our service accounts whose description carries all of `tags`. A launcher that may not
+        list service accounts (cloud-permission-set users need no IAM admin role) never created any: none."""
         names, token = [], ""
         while True:
             params = {"pageSize": 100, **({"pageToken": token} if token else {})}
-            listing = self._http(self._session().get(self._accounts_url(), params=params), "list service accounts")
+            response = self._session().get(self._accounts_url(), params=params)
+            if response.status_code == 403:
+                return names
+            listing = self._http(response, "list service accounts")
             for account in listing.get("accounts", []):
                 try:
                     described = json.loads(account.get("description") or "{}")
@@ -337,8 +341,6 @@ class GcpProvider:
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def create(self, spec: MachineSpec, placement: Placement) -> Instance:
-        from google.api_core import exceptions as gexc
-        from google.api_core.extended_operation import ExtendedOperation  # noqa: F401 - documents .result()
         from google.cloud import compute_v1
 
         stored = False
@@ -381,15 +383,7 @@ class GcpProvider:
             if accelerator:
                 resource.guest_accelerators = [compute_v1.AcceleratorConfig(
                     accelerator_type=f"zones/{zone}/acceleratorTypes/{accelerator}", accelerator_count=count)]
-            client = self._client("InstancesClient")
-            try:
-                operation = self._call("create the VM", lambda: client.insert(project=self.project, zone=zone,
-                                                                             instance_resource=resource))
-                operation.result()  # GCE reports capacity and quota failures in the operation
-            except CloudError as exc:
-                raise self._classify(exc) from None
-            except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
-                raise self._classify(exc) from None
+            self._insert(zone, resource, fresh_account=not spec.permission_set)
             if not spec.permission_set:
                 self._grant_instance(spec, zone)
             return Instance(f"{zone}/{name}", name, zone, "pending", dict(spec.tags), None)
@@ -399,6 +393,25 @@ class GcpProvider:
             for line in self._cleanup_failed(name, zone, stored):
                 exc.add_note(f"cleanup: {line}")
             raise
+
+    def _insert(self, zone: str, resource: Any, fresh_account: bool) -> None:
+        """Insert and wait. A service account created seconds ago may not be known to Compute yet ("not found"):
+        that is retried for a while; capacity and quota failures come back classified for the fallback."""
+        from google.api_core import exceptions as gexc
+
+        client = self._client("InstancesClient")
+        for attempt in range(6):
+            try:
+                operation = self._call("create the VM", lambda: client.insert(project=self.project, zone=zone,
+                                                                             instance_resource=resource))
+                operation.result()  # GCE reports capacity and quota failures in the operation
+                return
+            except (CloudError, gexc.GoogleAPICallError, gexc.RetryError) as exc:
+                unknown = re.search(r"serviceAccounts/\S+' was not found|service account \S+ does not exist", str(exc),
+                                    re.IGNORECASE)
+                if not (fresh_account and unknown and attempt < 5):
+                    raise self._classify(exc) from None
+            pause(attempt)
 
     def _classify(self, exc: Exception) -> Exception:
         codes = [str(e.get("code", "")) for e in getattr(exc, "errors", []) or [] if isinstance(e, dict)]

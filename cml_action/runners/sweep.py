@@ -81,18 +81,26 @@ def _sweep_runners(registry: RunnerRegistry, ours: list[RunnerInfo], live_names:
     return removed
 
 
+def _inventory(provider: Provider, registry: RunnerRegistry, cloud: str, repository: str, failures: Failures,
+               log: Log) -> tuple[list[Instance] | None, list[RunnerInfo], set[str] | None]:
+    """Live VMs (None: unreadable), our runners, and their names (None: unreadable)."""
+    listed_vms, found = failures.attempt(f"listing the VMs of {repository}", lambda: provider.find({TAG_REPO: repository}))
+    instances = [i for i in found or [] if i.state not in GONE] if listed_vms else None
+    listed_runners, runners = failures.attempt("listing the runners", lambda: registry.list(naming.cloud_label(cloud)))
+    ours = [r for r in runners or [] if naming.is_launch_label(r.name)]
+    if not listed_runners:
+        log("the runner list could not be read: only expired VMs are deleted this time")
+    return instances, ours, ({r.name for r in ours} if listed_runners else None)
+
+
 def sweep(provider: Provider, registry: RunnerRegistry, *, cloud: str, repository: str, grace_s: int, log: Log,
           now: datetime | None = None) -> SweepResult:
     now = now or datetime.now(timezone.utc)
     grace = timedelta(seconds=grace_s)
     failures = Failures()
-    listed_vms, found = failures.attempt(f"listing the VMs of {repository}", lambda: provider.find({TAG_REPO: repository}))
-    instances = [i for i in found or [] if i.state not in GONE]
-    listed_runners, runners = failures.attempt("listing the runners", lambda: registry.list(naming.cloud_label(cloud)))
-    ours = [r for r in runners or [] if naming.is_launch_label(r.name)]
-    runner_names = {r.name for r in ours} if listed_runners else None
-    if not listed_runners:
-        log("the runner list could not be read: only expired VMs are deleted this time")
+    instances, ours, runner_names = _inventory(provider, registry, cloud, repository, failures, log)
+    listed_vms = instances is not None
+    instances = instances or []
     removed_vms = _sweep_vms(provider, instances, runner_names, now, grace, failures, log)
     removed_runners: list[str] = []
     if listed_vms:

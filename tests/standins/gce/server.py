@@ -64,6 +64,7 @@ class GceStandIn(StandIn):
         self.public_key: Any = None  # the launcher's service account key, to verify self-signed JWTs
         self.service_account = ""  # the launcher's account (its self-signed JWTs are accepted)
         self.refused: list[str] = []  # what a per-runner account tried and was not allowed to do
+        self.account_lag = 0  # inserts that still do not know a new per-runner account (IAM propagation)
         self._ids = itertools.count(7000)
         self._setup()
 
@@ -232,16 +233,24 @@ class GceStandIn(StandIn):
                 raise SpecViolation(f"invalid label {key}={value}")
         if (zone, body["name"]) in self.state.instances:
             return Response(409, {"error": {"code": 409, "message": "already exists"}})
-        for account in body.get("serviceAccounts") or []:
-            email = account.get("email", "")
-            if email.startswith("cml-") and email not in self.state.service_accounts:
-                return Response(400, {"error": {"code": 400, "message": f"The resource 'projects/{project}/"
-                                                f"serviceAccounts/{email}' was not found"}})
+        unknown = self._unknown_account(project, body)
+        if unknown is not None:
+            return unknown
         instance = {**body, "kind": "compute#instance", "id": str(next(self._ids)), "status": "PROVISIONING",
                     "zone": self._link(f"projects/{project}/zones/{zone}"), "selfLink": link,
                     "creationTimestamp": datetime.now(timezone.utc).isoformat()}
         self.state.instances[(zone, body["name"])] = instance
         return self._operation(zone, "insert", link)
+
+    def _unknown_account(self, project: str, body: dict) -> Response | None:
+        """GCE refuses a VM whose service account does not exist (yet: IAM propagates new accounts in seconds)."""
+        for account in body.get("serviceAccounts") or []:
+            email = account.get("email", "")
+            if email.startswith("cml-") and (email not in self.state.service_accounts or self.account_lag > 0):
+                self.account_lag -= 1
+                return Response(400, {"error": {"code": 400, "message": f"The resource 'projects/{project}/"
+                                                f"serviceAccounts/{email}' was not found"}})
+        return None
 
     def _get(self, request: Request, project: str, zone: str, name: str) -> Any:
         instance = self.state.instances.get((zone, name))
