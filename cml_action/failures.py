@@ -81,6 +81,9 @@ class Failures:
     def attempt(self, what: str, step: Callable[[], T]) -> tuple[bool, T | None]:
         try:
             return True, step()
+        except PartialListing as exc:  # what was listed is still worked on; the rest is reported
+            self.lines.append(f"{what}: {one_line(exc)}")
+            return True, exc.found  # type: ignore[return-value]
         except Exception as exc:  # noqa: BLE001 - keep going: every resource gets its try, all failures reported
             self.lines.append(f"{what}: {one_line(exc)}")
             return False, None
@@ -96,3 +99,12 @@ class CleanupIncomplete(CloudError):
         self.failures = list(failures)
         super().__init__(f"{command} incomplete: {len(self.failures)} step(s) failed (listed above); run it again, "
                          "or let runner-sweep finish the job")
+
+
+class PartialListing(CloudError):
+    """A provider's `find` that listed the VMs but not everything else (leftover secrets, accounts): `found` holds what
+    it did list, so the caller can still delete those and report the rest."""
+
+    def __init__(self, message: str, found: list) -> None:
+        super().__init__(message)
+        self.found = list(found)

@@ -79,6 +79,18 @@ def test_gcp_teardown_a_refused_vm_delete_still_removes_secret_and_runner(gh, gc
     nothing_left(gh, gcp_cloud)
 
 
+def test_gcp_teardown_deletes_the_vm_when_leftovers_cannot_be_listed(gh, gcp_cloud, tmp_path: Path):
+    env = cli_env(gh, gcp_cloud, tmp_path)
+    label, vm = _launch(gh, gcp_cloud, tmp_path, env)
+    gcp_cloud.standin.inject("GET", r"/v1/projects/[^/]+/secrets$", 503, times=20,
+                             body={"error": {"code": 503, "message": "The service is currently unavailable."}})
+    out = cli(env, *teardown_args(gcp_cloud, label))
+    (line,) = _clean_failure(out, "runner-teardown", 1)
+    assert line.startswith(f"::error::listing the VMs labelled {label}: listing leftover secrets and service accounts")
+    assert f"deleted {vm['id']}" in out.stdout
+    nothing_left(gh, gcp_cloud)  # the VM's own secret and account went with it
+
+
 def test_azure_teardown_deletes_the_group_even_when_its_vm_cannot_be_read(gh, azure_cloud, tmp_path: Path):
     env = cli_env(gh, azure_cloud, tmp_path)
     label, _ = _launch(gh, azure_cloud, tmp_path, env)

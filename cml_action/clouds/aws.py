@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, TypeVar
 from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
 from cml_action.retry import pause
-from cml_action.failures import one_line
+from cml_action.failures import PartialListing, one_line
 
 T = TypeVar("T")
 
@@ -337,12 +337,18 @@ class AwsProvider:
         for page in self._call("list VMs", lambda: list(ec2.get_paginator("describe_instances").paginate(Filters=filters))):
             for reservation in page["Reservations"]:
                 found.extend(self._instance(raw) for raw in reservation["Instances"])
-        # a registration parameter without a VM: a launch interrupted between storing it and creating the VM
+        try:
+            return found + self._leftovers(tags, {i.name for i in found if i.state != "terminated"})
+        except Exception as exc:  # noqa: BLE001 - the VMs found must still be deleted
+            raise PartialListing(f"listing leftover registrations: {one_line(exc)}", found) from None
+
+    def _leftovers(self, tags: dict[str, str], live: set[str]) -> list[Instance]:
+        """A registration parameter without a VM: a launch interrupted between storing it and creating the VM."""
+        found: list[Instance] = []
         ssm = self._client("ssm")
         params = self._call("list registrations", lambda: [p for page in ssm.get_paginator("describe_parameters").paginate(
             ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": [PARAMETER_PREFIX]}])
             for p in page["Parameters"]])
-        live = {i.name for i in found if i.state != "terminated"}
         for param in params:
             name = param["Name"].split("/")[2] if param["Name"].count("/") >= 3 else ""
             if not name or name in live:

@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from cml_action.clouds.base import TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
-from cml_action.failures import one_line
+from cml_action.failures import PartialListing, one_line
 from cml_action.retry import pause
 
 T = TypeVar("T")
@@ -468,8 +468,15 @@ class GcpProvider:
                 instance = self._instance(raw)
                 if all(instance.tags.get(k) == v for k, v in tags.items()):
                     found.append(instance)
+        try:
+            return found + self._leftovers(tags, {i.name for i in found})
+        except Exception as exc:  # noqa: BLE001 - the VMs found must still be deleted
+            raise PartialListing(f"listing leftover secrets and service accounts: {one_line(exc)}", found) from None
+
+    def _leftovers(self, tags: dict[str, str], live: set[str]) -> list[Instance]:
+        """What a runner can leave without its VM, as instances in state `missing`."""
+        found: list[Instance] = []
         # a registration secret without its VM: a launch interrupted between the two
-        live = {i.name for i in found}
         session = self._session()
         url = f"{self.secrets_endpoint}/v1/projects/{self.project}/secrets"
         flt = " AND ".join(f"labels.{label_value(k)}={label_value(v)}" for k, v in tags.items())

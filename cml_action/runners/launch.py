@@ -28,7 +28,7 @@ from cml_action.clouds.base import (
     Provider,
 )
 from cml_action.errors import CloudError, CmlError, UserError
-from cml_action.failures import one_line
+from cml_action.failures import Failures, one_line
 from cml_action.runners import naming, startup
 from cml_action.runners.registry import RunnerRegistry
 from cml_action.signals import signals_ignored, sigterm_unwinds
@@ -70,24 +70,18 @@ class Launched:
 
 def cleanup(provider: Provider, registry: RunnerRegistry, label: str, runner_id: str | None, log: Log) -> list[str]:
     """Delete every VM carrying the launch label (also half-created ones) and the runner; return what failed."""
-    failures: list[str] = []
+    failures = Failures()
     with signals_ignored():
-        try:
-            for instance in provider.find({TAG_LABEL: label}):
-                try:
-                    provider.delete(instance)
-                    log(f"deleted {instance.id} ({instance.zone})")
-                except Exception as exc:  # noqa: BLE001 - keep deleting the rest, report at the end
-                    failures.append(f"VM {instance.id}: {one_line(exc)}")
-        except Exception as exc:  # noqa: BLE001
-            failures.append(f"listing VMs labelled {label}: {one_line(exc)}")
+        _, instances = failures.attempt(f"listing VMs labelled {label}", lambda: provider.find({TAG_LABEL: label}))
+        for instance in instances or []:
+            ok, _ = failures.attempt(f"VM {instance.id}", lambda: provider.delete(instance))
+            if ok:
+                log(f"deleted {instance.id} ({instance.zone or 'no zone'})")
         if runner_id is not None:
-            try:
-                registry.delete(runner_id)
+            ok, _ = failures.attempt(f"runner {runner_id}", lambda: registry.delete(runner_id))
+            if ok:
                 log(f"removed runner {runner_id}")
-            except Exception as exc:  # noqa: BLE001
-                failures.append(f"runner {runner_id}: {one_line(exc)}")
-    return failures
+    return failures.lines
 
 
 def placements(provider: Provider, request: LaunchRequest) -> Iterator[Placement]:
