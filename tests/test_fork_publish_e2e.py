@@ -69,3 +69,18 @@ def test_publish_finds_the_forks_pull_request_from_the_trusted_event(gh, tmp_pat
     assert issue_comments(gh, 21) == [comment]
     (stale,) = _commit_comments(gh)
     assert stale["_on"] == ("commit", head)
+
+
+def test_the_head_to_look_up_comes_from_the_event_only(tmp_path: Path):
+    from cml_action.ci.context import detect
+
+    def head(run: dict) -> str:
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps({"workflow_run": run}))
+        return detect({"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": OWNER_REPO, "GITHUB_EVENT_PATH": str(event)},
+                      tmp_path).head_label
+
+    assert head(_fork_run("a" * 40)["workflow_run"]) == "forker:feature"
+    assert head({"head_sha": "a" * 40, "head_branch": "feature"}) == ""  # no head repository named: no lookup
+    assert head({"head_sha": "a" * 40, "head_repository": {"owner": {"login": "forker"}}}) == ""
+    assert head({"head_sha": "a" * 40, "head_branch": ["x"], "head_repository": {"owner": {"login": "forker"}}}) == ""
