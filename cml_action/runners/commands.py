@@ -12,6 +12,7 @@ from cml_action.clouds import open_provider
 from cml_action.errors import EXIT_OK, UserError
 from cml_action.forges import find_token
 from cml_action.options import parse_duration
+from cml_action.failures import CleanupIncomplete
 from cml_action.runners.launch import LaunchRequest, launch, poll_interval
 from cml_action.runners.registry import RunnerRegistry
 from cml_action.runners.sweep import sweep
@@ -22,6 +23,12 @@ BOOT_GRACE_S = 20 * 60
 
 def _log(message: str) -> None:
     print(f"cml-action: {message}", flush=True)
+
+
+def _report(ctx: CIContext, exc: CleanupIncomplete) -> None:
+    """One line per failure on stderr (an error annotation on GitHub), then the summary raised to the CLI."""
+    for line in exc.failures:
+        print(f"::error::{line}" if ctx.kind == "github" else f"cml-action: error: {line}", file=sys.stderr, flush=True)
 
 
 def _context(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[CIContext, str]:
@@ -100,8 +107,12 @@ def teardown_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     run = ctx.event.get("workflow_run") if ctx.event else None
     if run and run.get("id"):
         run_id = str(run["id"])  # the workflow_run companion re-runs the run that was preempted
-    result = teardown(provider, _registry(ctx, token, env), label, retry_on_preemption=args.retry_on_preemption,
-                      run_id=run_id, log=_log)
+    try:
+        result = teardown(provider, _registry(ctx, token, env), label, retry_on_preemption=args.retry_on_preemption,
+                          run_id=run_id, log=_log)
+    except CleanupIncomplete as exc:
+        _report(ctx, exc)
+        raise
     if result.preempted and not args.retry_on_preemption:
         ctx.warning(f"the VM of {label} was preempted while the job ran; set retry-on-preemption: true to re-run it")
     return EXIT_OK
@@ -127,7 +138,11 @@ def sweep_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx, token = _context(args, env)
     provider = open_provider(args.cloud, env, args.cloud_region, vars(args))
     grace = int(env.get("CML_SWEEP_GRACE", BOOT_GRACE_S))
-    result = sweep(provider, _registry(ctx, token, env), cloud=args.cloud.lower(), repository=ctx.repository,
-                   grace_s=grace, log=_log)
+    try:
+        result = sweep(provider, _registry(ctx, token, env), cloud=args.cloud.lower(), repository=ctx.repository,
+                       grace_s=grace, log=_log)
+    except CleanupIncomplete as exc:
+        _report(ctx, exc)
+        raise
     print(f"cml-action: swept {len(result.instances)} VM(s) and {len(result.runners)} runner(s)", file=sys.stdout)
     return EXIT_OK

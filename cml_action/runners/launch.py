@@ -27,7 +27,8 @@ from cml_action.clouds.base import (
     Placement,
     Provider,
 )
-from cml_action.errors import CloudError, UserError
+from cml_action.errors import CloudError, CmlError, UserError
+from cml_action.failures import Failures, one_line
 from cml_action.runners import naming, startup
 from cml_action.runners.registry import RunnerRegistry
 from cml_action.signals import signals_ignored, sigterm_unwinds
@@ -69,24 +70,18 @@ class Launched:
 
 def cleanup(provider: Provider, registry: RunnerRegistry, label: str, runner_id: str | None, log: Log) -> list[str]:
     """Delete every VM carrying the launch label (also half-created ones) and the runner; return what failed."""
-    failures: list[str] = []
+    failures = Failures()
     with signals_ignored():
-        try:
-            for instance in provider.find({TAG_LABEL: label}):
-                try:
-                    provider.delete(instance)
-                    log(f"deleted {instance.id} ({instance.zone})")
-                except Exception as exc:  # noqa: BLE001 - keep deleting the rest, report at the end
-                    failures.append(f"VM {instance.id}: {exc}")
-        except Exception as exc:  # noqa: BLE001
-            failures.append(f"listing VMs labelled {label}: {exc}")
+        _, instances = failures.attempt(f"listing VMs labelled {label}", lambda: provider.find({TAG_LABEL: label}))
+        for instance in instances or []:
+            ok, _ = failures.attempt(f"VM {instance.id}", lambda: provider.delete(instance))
+            if ok:
+                log(f"deleted {instance.id} ({instance.zone or 'no zone'})")
         if runner_id is not None:
-            try:
-                registry.delete(runner_id)
+            ok, _ = failures.attempt(f"runner {runner_id}", lambda: registry.delete(runner_id))
+            if ok:
                 log(f"removed runner {runner_id}")
-            except Exception as exc:  # noqa: BLE001
-                failures.append(f"runner {runner_id}: {exc}")
-    return failures
+    return failures.lines
 
 
 def placements(provider: Provider, request: LaunchRequest) -> Iterator[Placement]:
@@ -117,6 +112,8 @@ def place(provider: Provider, spec: MachineSpec, request: LaunchRequest, log: Lo
         except CapacityError as exc:
             attempts.append(f"{placement.zone} {placement.machine_type} {market}: {exc}")
             log(f"  no luck ({exc.scope}): {exc}")
+            for note in getattr(exc, "__notes__", ()):  # a cleanup of this attempt that failed: retried by label
+                log(f"  {note}")
             if exc.scope == "cloud":
                 break
             if exc.scope == "type":
@@ -196,9 +193,12 @@ def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest,
             reason = "cancelled" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
             log(f"launch failed ({reason}); removing what was created")
             failures = cleanup(provider, registry, name, runner_id, log)
+            for line in failures:
+                print(f"cml-action: error: cleanup incomplete: {line}", file=sys.stderr, flush=True)
             if failures:
-                print("cml-action: error: cleanup incomplete, remove by hand or run runner-sweep: " + "; ".join(failures),
-                      file=sys.stderr)
+                print("cml-action: error: remove those by hand, or run runner-teardown / runner-sweep", file=sys.stderr)
+            if isinstance(exc, Exception) and not isinstance(exc, CmlError):
+                raise CloudError(f"launch failed: {one_line(exc)}") from None  # an SDK's error: one line, no traceback
             raise
 
 
