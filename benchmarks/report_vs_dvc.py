@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from dvc_helpers import dvc, dvc_repo
 
-from cml_action import dvc_source
+from cml_action.sources import dvc as dvc_source
 
 ROUNDS = 5
 

@@ -93,8 +93,10 @@ def resolve_baseline(option: str, ctx: CIContext, workspace: Path) -> tuple[Base
             candidates.append((ctx.before_sha, ctx.before_sha, None))
         elif ctx.kind != "local" and ctx.sha:
             candidates.append((f"{ctx.sha}~1", None, None))
+        elif _dirty(workspace) or not _verify(workspace, "HEAD~1"):
+            candidates.append(("HEAD", None, None))  # local: the working tree's changes vs the last commit
         else:
-            candidates.append(("HEAD", None, None))  # local: working tree vs the last commit
+            candidates.append(("HEAD~1", None, None))  # a clean checkout: the last commit vs the one before
     for ref, fetch_what, fetch_into in candidates:
         sha = _verify(workspace, ref)
         if not sha and fetch_what:
@@ -102,13 +104,37 @@ def resolve_baseline(option: str, ctx: CIContext, workspace: Path) -> tuple[Base
             sha = _verify(workspace, ref)
         if sha:
             label = ref.removeprefix("origin/")
-            if len(label) == 40 and all(c in "0123456789abcdef" for c in label):
-                label = label[:7]
+            if (len(label) == 40 and all(c in "0123456789abcdef" for c in label)) or label.startswith("HEAD"):
+                label = sha[:7]  # "HEAD | head" says nothing; the commit does
             return Baseline(ref=ref, sha=sha, label=label), ""
     wanted = candidates[0][0] if candidates else option
     if wanted == "HEAD":
         return None, ""  # a local folder without commits: nothing to compare with, nothing to warn about
     return None, f"baseline {wanted!r} was not found (is the checkout shallow without access to origin?); no comparison"
+
+
+def _dirty(workspace: Path) -> bool:
+    out = git(workspace, "status", "--porcelain", "--untracked-files=no")
+    return out.returncode == 0 and bool(out.stdout.strip())
+
+
+def resolve_baselines(option: str, ctx: CIContext, workspace: Path) -> tuple[list[Baseline], list[str]]:
+    """`baseline` may name several refs (`main v1.2.0`, or comma separated), as `dvc plots diff` takes
+    several revisions: the first is the one the summary and the gates compare with. Returns the refs found,
+    in order, and a warning for each one not found."""
+    refs = [r for r in option.replace(",", " ").split() if r]
+    if len(refs) <= 1:
+        baseline, warning = resolve_baseline(refs[0] if refs else "", ctx, workspace)
+        return ([baseline] if baseline else []), ([warning] if warning else [])
+    found: list[Baseline] = []
+    warnings: list[str] = []
+    for ref in refs:
+        baseline, warning = resolve_baseline(ref, ctx, workspace)
+        if baseline is not None and baseline.sha not in {b.sha for b in found}:
+            found.append(baseline)
+        if warning:
+            warnings.append(warning)
+    return found, warnings
 
 
 def _guess_default_branch(workspace: Path) -> str:

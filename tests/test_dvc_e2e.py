@@ -13,7 +13,7 @@ import pytest
 from dvc_helpers import clone, dvc, dvc_repo
 from repo_helpers import run_cli
 
-from cml_action import dvc_source
+from cml_action.sources import dvc as dvc_source
 from cml_action.errors import UserError
 
 

@@ -23,9 +23,22 @@ TEMPLATES = {
 
 
 @dataclass(frozen=True)
+class PlotFile:
+    """One data file of a declaration that names several (DVC's `y: {train.json: tpr, test.json: tpr}`)."""
+
+    path: str
+    x: str | None = None
+    ys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PlotSpec:
+    """One plot: a path or glob (each match its own plot), or, with `files`, one declaration whose files are
+    all drawn in the same axes, as `dvc plots diff` draws them; `pattern` is then the declaration's id."""
+
     pattern: str
     options: dict[str, str] = field(default_factory=dict)
+    files: tuple[PlotFile, ...] = ()
 
     @property
     def kind(self) -> str:

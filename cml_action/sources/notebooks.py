@@ -13,6 +13,7 @@ from typing import Any
 
 from cml_action.gitrefs import changed_files, show
 from cml_action.report.model import Section
+from cml_action.sources.base import Contribution, Job
 
 MAX_LINES = 400  # per notebook; a reviewer opens the notebook itself for more
 
@@ -80,3 +81,15 @@ def notebook_diff_section(workspace: Path, baseline_sha: str) -> Section | None:
         fence = "````" if any(line.startswith("```") for line in lines) else "```"
         parts.append(f"**`{rel}`** ({status}, outputs stripped)\n\n{fence}diff\n" + "\n".join(lines) + f"\n{fence}{cut}")
     return Section(f"Notebook changes ({len(notebooks)})", "\n\n".join(parts), priority=3, collapsible=True, open=False)
+
+
+class NotebookSource:
+    """Notebooks changed since the first baseline (none without a baseline)."""
+
+    def collect(self, job: Job) -> Contribution:
+        out = Contribution()
+        if job.baselines:
+            section = notebook_diff_section(job.workspace, job.baselines[0].sha)
+            if section is not None:
+                out.sections.append(section)
+        return out

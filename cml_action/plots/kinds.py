@@ -1,0 +1,385 @@
+"""The plot kinds, each drawing every (file, revision) frame of one declaration into one figure.
+
+Styles follow one rule: with a single series (one file, one column) each revision has its own colour (head
+blue, the first baseline orange); with several series each series has its colour and the revision is the line
+style. Baselines are drawn first, wide and dashed, the head on top, thin and solid, so identical curves show both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cml_action.errors import UserError
+from cml_action.plots.decimate import min_max
+from cml_action.plots.render import BASE, DPI, HEAD, MORE, SIZE, Frame
+from cml_action.plots.spec import PlotSpec
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SCATTER_MAX = 20000
+ACTUAL = ("actual", "y_true", "target", "label", "true")
+PREDICTED = ("predicted", "y_pred", "prediction", "pred")
+DASHES = ("--", ":", "-.", (0, (6, 2)))
+Series = dict[tuple[str, str, str], list[Any]]
+
+
+def _column(frame: Any, wanted: str | None, names: tuple[str, ...]) -> str | None:
+    if wanted:
+        return wanted if wanted in frame.columns else None
+    lower = {str(c).lower(): c for c in frame.columns}
+    return next((lower[name] for name in names if name in lower), None)
+
+
+def _numeric(series: Any) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _is_matrix(frame: Any) -> bool:
+    first = frame.columns[0]
+    rest = [str(c) for c in frame.columns[1:]]
+    return (len(rest) >= 2 and len(frame) == len(rest) and not _numeric(frame[first])
+            and sorted(map(str, frame[first])) == sorted(rest) and all(_numeric(frame[c]) for c in frame.columns[1:]))
+
+
+def guess_kind(spec: PlotSpec, frame: Any) -> str:
+    if _column(frame, spec.options.get("actual"), ACTUAL) and _column(frame, spec.options.get("predicted"), PREDICTED):
+        return "confusion"
+    if _is_matrix(frame):
+        return "confusion"
+    lower = {str(c).lower() for c in frame.columns}
+    if {"fpr", "tpr"} <= lower:
+        return "roc"
+    if {"precision", "recall"} <= lower:
+        return "pr"
+    x = spec.options.get("x") or (frame.columns[0] if len(frame.columns) > 1 else None)
+    if x is None or x not in frame.columns or _numeric(frame[x]):
+        return "line"
+    return "bar"
+
+
+def draw(kind: str, spec: PlotSpec, frames: list[Frame]) -> tuple[Figure, str, Series]:
+    if kind == "confusion":
+        return _confusion(spec, frames)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=SIZE, dpi=DPI)
+    ax = figure.add_subplot()
+    drawer = {"line": _line, "scatter": _scatter, "bar": _bar, "roc": _roc, "pr": _pr}[kind]
+    series: Series = {}
+    note, left = drawer(ax, spec, frames, series)
+    ax.set_title(spec.options.get("title", spec.pattern))
+    handles = ax.get_legend_handles_labels()[0]
+    if handles:
+        points = sum(len(v) for v in series.values())
+        ax.legend(loc="best" if points < 2000 else "upper right", fontsize=8)
+    figure.subplots_adjust(left=left, right=0.98, bottom=0.11, top=0.92)
+    return figure, note, series
+
+
+# --- styles --------------------------------------------------------------------------------------
+class Styles:
+    """Colour, dash, width and label of each (frame, column) line, by the rule in the module docstring."""
+
+    def __init__(self, frames: list[Frame], columns: dict[int, list[str]]) -> None:
+        self.baselines = list(dict.fromkeys(f.layer.revision for f in frames if not f.layer.head))
+        self.files = list(dict.fromkeys(f.layer.file.path for f in frames))
+        keys = [(f.layer.file.path, y) for i, f in enumerate(frames) for y in columns.get(i, [])]
+        self.series = list(dict.fromkeys(keys))
+        self.revisions = len(self.baselines) + (1 if any(f.layer.head for f in frames) else 0)
+
+    def __call__(self, frame: Frame, y: str) -> dict[str, Any]:
+        layer = frame.layer
+        index = self.series.index((layer.file.path, y))
+        rank = -1 if layer.head else self.baselines.index(layer.revision)
+        if len(self.series) == 1:
+            color = HEAD if layer.head else (BASE, *MORE)[rank % (1 + len(MORE))]
+        else:
+            color = f"C{index % 10}"
+        parts = []
+        if len(self.files) > 1:
+            parts.append(layer.file.path)
+        if len(self.series) > 1 and (len(self.files) == 1 or len({s[1] for s in self.series}) > 1):
+            parts.append(y)
+        if self.revisions > 1:
+            parts.append(layer.revision)
+        label = " · ".join(parts) or y
+        if layer.head:
+            return {"color": color, "linestyle": "-", "linewidth": 1.6, "label": label, "zorder": 3}
+        return {"color": color, "linestyle": DASHES[rank % len(DASHES)], "linewidth": 3.0,
+                "label": label, "zorder": 2}
+
+
+def _ordered(frames: list[Frame]) -> list[tuple[int, Frame]]:
+    """Baselines first (underneath), the head last (on top)."""
+    return sorted(enumerate(frames), key=lambda item: item[1].layer.head)
+
+
+# --- x/y kinds -----------------------------------------------------------------------------------
+def _xy(spec: PlotSpec, frame: Frame) -> tuple[str | None, list[str]]:
+    """The x column (None: the row index, DVC's `step`) and the y columns of one frame."""
+    table, file = frame.table, frame.layer.file
+    rel = file.path
+    x = file.x or spec.options.get("x")
+    declared = bool(spec.files)  # a DVC declaration: no x means DVC's step, no y means the last column
+    if x and x not in table.columns:
+        if not (declared and x == "step"):
+            raise UserError(f"{rel}: no column {x!r} (columns: {', '.join(map(str, table.columns))})")
+        x = None
+    if x is None and not declared and len(table.columns) > 1:
+        x = table.columns[0]
+    ys = list(file.ys) or spec.ys
+    if not ys:
+        ys = [table.columns[-1]] if declared else [c for c in table.columns if c != x and _numeric(table[c])]
+    for y in ys:
+        if y not in table.columns:
+            raise UserError(f"{rel}: no column {y!r} (columns: {', '.join(map(str, table.columns))})")
+        if not _numeric(table[y]):
+            raise UserError(f"{rel}: column {y!r} is not numeric")
+    if not ys:
+        raise UserError(f"{rel}: no numeric column to plot")
+    return x, ys
+
+
+def _values(table: Any, x: str | None, y: str) -> tuple[Any, Any]:
+    import numpy as np
+
+    ys = table[y].to_numpy(dtype=float)
+    xs = table[x].to_numpy(dtype=float) if x is not None else np.arange(len(ys), dtype=float)
+    return xs, ys
+
+
+def _axis_labels(ax: Any, spec: PlotSpec, x: str | None, ys: list[str]) -> None:
+    ax.set_xlabel(spec.options.get("x_label", str(x) if x is not None else "step"))
+    ax.set_ylabel(spec.options.get("y_label", ys[0] if len(set(ys)) == 1 else "value"))
+
+
+def _line(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[str, float]:
+    columns = {i: _xy(spec, f) for i, f in enumerate(frames)}
+    styles = Styles(frames, {i: ys for i, (_, ys) in columns.items()})
+    note = ""
+    for i, frame in _ordered(frames):
+        x, ys = columns[i]
+        for y in ys:
+            xs, vs = _values(frame.table, x, y)
+            series[(frame.layer.revision, frame.layer.file.path, y)] = list(zip(xs.tolist(), vs.tolist()))
+            keep = min_max(vs)
+            ax.plot(xs[keep], vs[keep], **styles(frame, y))
+            if len(keep) < len(vs):
+                note = f"{len(vs):,} rows shown as {len(keep):,} points per series (min/max per pixel column)"
+    x0, ys0 = next(columns[i] for i, f in enumerate(frames) if f.layer.head)
+    _axis_labels(ax, spec, x0, [y for _, ys in columns.values() for y in ys])
+    return note, 0.08
+
+
+def _sample(xs: Any, vs: Any) -> tuple[Any, Any]:
+    import numpy as np
+
+    n = len(vs)
+    if n <= SCATTER_MAX:
+        return xs, vs
+    rng = np.random.default_rng(0)  # fixed seed: the same data gives the same picture
+    pick = np.unique(np.concatenate([rng.choice(n, SCATTER_MAX, replace=False), [np.nanargmin(vs), np.nanargmax(vs)]]))
+    return xs[pick], vs[pick]
+
+
+def _scatter(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[str, float]:
+    columns = {i: _xy(spec, f) for i, f in enumerate(frames)}
+    styles = Styles(frames, {i: ys[:1] for i, (_, ys) in columns.items()})
+    note = ""
+    for i, frame in _ordered(frames):
+        x, ys = columns[i]
+        xs, vs = _values(frame.table, x, ys[0])
+        series[(frame.layer.revision, frame.layer.file.path, ys[0])] = list(zip(xs.tolist(), vs.tolist()))
+        sx, sv = _sample(xs, vs)
+        style = styles(frame, ys[0])
+        ax.scatter(sx, sv, s=8, color=style["color"], alpha=0.8 if frame.layer.head else 0.5, label=style["label"],
+                   zorder=style["zorder"])
+        if len(sx) < len(xs):
+            note = f"{len(xs):,} points shown as a fixed sample of {len(sx):,} including the extremes"
+    x0, ys0 = next(columns[i] for i, f in enumerate(frames) if f.layer.head)
+    _axis_labels(ax, spec, x0, ys0[:1])
+    return note, 0.08
+
+
+# --- bars ----------------------------------------------------------------------------------------
+def _bar_columns(spec: PlotSpec, frame: Frame) -> tuple[str | None, str]:
+    """(category column or None for the row number, value column). DVC's bar_horizontal names the value
+    as x and the category as y; ours names the category x: whichever is numeric is the value."""
+    table, file = frame.table, frame.layer.file
+    x = file.x or spec.options.get("x")
+    ys = list(file.ys) or spec.ys
+    y = ys[0] if ys else None
+    if x in table.columns and y in table.columns and _numeric(table[x]) and not _numeric(table[y]):
+        return y, x
+    x_found, found = _xy(spec, frame)
+    return x_found, found[0]
+
+
+def _bar(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[str, float]:
+    import numpy as np
+
+    columns = {i: _bar_columns(spec, f) for i, f in enumerate(frames)}
+    styles = Styles(frames, {i: [v] for i, (_, v) in columns.items()})
+    head_i = next(i for i, f in enumerate(frames) if f.layer.head)
+    cat, val = columns[head_i]
+    head = frames[head_i].table
+    labels = [str(v) for v in (head[cat] if cat is not None else range(len(head)))]
+    values = head[val].to_numpy(dtype=float)
+    note = ""
+    order = np.arange(len(labels))
+    if spec.options.get("template") == "bar_horizontal_sorted":
+        order = np.argsort(-values, kind="stable")
+    if len(labels) > 50:
+        order = np.argsort(-np.abs(values), kind="stable")[:50]
+        note = f"the 50 largest of {len(head):,} bars"
+    labels = [labels[i] for i in order]
+    drawn = [(i, f) for i, f in _ordered(frames)]
+    width = 0.8 / len(drawn)
+    positions = np.arange(len(labels))
+    for slot, (i, frame) in enumerate(drawn):
+        c, v = columns[i]
+        keys = [str(k) for k in (frame.table[c] if c is not None else range(len(frame.table)))]
+        lookup = dict(zip(keys, frame.table[v].astype(float)))
+        series[(frame.layer.revision, frame.layer.file.path, v)] = list(lookup.items())
+        style = styles(frame, v)
+        offset = (slot - (len(drawn) - 1) / 2) * width
+        ax.barh(positions - offset, [lookup.get(label, np.nan) for label in labels], height=width,
+                color=style["color"], label=style["label"] if len(drawn) > 1 else None)
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(spec.options.get("x_label" if cat != spec.options.get("x") else "y_label", val))
+    longest = max((len(label) for label in labels), default=1)
+    return note, min(0.45, 0.04 + 0.0072 * longest)
+
+
+# --- curves --------------------------------------------------------------------------------------
+def _curve(ax: Any, frames: list[Frame], series: Series, xname: str, yname: str, what: str) -> None:
+    import numpy as np
+
+    styles = Styles(frames, {i: [yname] for i in range(len(frames))})
+    for _, frame in _ordered(frames):
+        cols = {str(c).lower(): c for c in frame.table.columns}
+        if not {xname, yname} <= set(cols):
+            continue
+        xs = frame.table[cols[xname]].to_numpy(dtype=float)
+        ys = frame.table[cols[yname]].to_numpy(dtype=float)
+        series[(frame.layer.revision, frame.layer.file.path, yname)] = list(zip(xs.tolist(), ys.tolist()))
+        order = np.argsort(xs, kind="stable")
+        xs, ys = xs[order], ys[order]
+        area = float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2)) if len(xs) > 1 else float("nan")
+        style = styles(frame, yname)
+        style["label"] = f"{style['label']} ({what} {area:.3f})" if style["label"] != yname else f"{what} {area:.3f}"
+        ax.plot(xs, ys, **style)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+
+
+def _roc(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[str, float]:
+    _curve(ax, frames, series, "fpr", "tpr", "AUC")
+    ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle=":", linewidth=1)
+    ax.set_xlabel(spec.options.get("x_label", "false positive rate"))
+    ax.set_ylabel(spec.options.get("y_label", "true positive rate"))
+    return "", 0.08
+
+
+def _pr(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[str, float]:
+    _curve(ax, frames, series, "recall", "precision", "AP")
+    ax.set_xlabel(spec.options.get("x_label", "recall"))
+    ax.set_ylabel(spec.options.get("y_label", "precision"))
+    return "", 0.08
+
+
+# --- confusion matrices --------------------------------------------------------------------------
+def _matrix(spec: PlotSpec, frame: Frame) -> Any:
+    """A square DataFrame (actual x predicted) from pairs or from a precomputed table. A DVC declaration
+    names actual as x and predicted as y, as DVC's confusion templates do."""
+    import pandas as pd
+
+    table, file = frame.table, frame.layer.file
+    ys = list(file.ys) or spec.ys
+    actual = _column(table, file.x or spec.options.get("actual") or spec.options.get("x"), ACTUAL)
+    predicted = _column(table, (ys[0] if ys else None) or spec.options.get("predicted"), PREDICTED)
+    if actual and predicted:
+        counts = pd.crosstab(table[actual].astype(str), table[predicted].astype(str))
+    elif _is_matrix(table):
+        counts = table.set_index(table.columns[0])
+        counts.index = counts.index.map(str)
+        counts.columns = counts.columns.map(str)
+    else:
+        raise UserError(f"{file.path}: a confusion matrix needs actual/predicted columns or a square table")
+    labels = sorted(set(counts.index) | set(counts.columns))
+    counts = counts.reindex(index=labels, columns=labels, fill_value=0).astype(float)
+    if spec.normalized:
+        counts = counts.div(counts.sum(axis=1).replace(0, 1), axis=0)
+    return counts
+
+
+def _panel(figure: Any, ax: Any, title: str, counts: Any, diff: bool, normalized: bool) -> None:
+    import numpy as np
+
+    values = counts.to_numpy()
+    if diff:
+        bound = max(float(np.abs(values).max()), 1e-9)
+        image = ax.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound)
+    else:
+        image = ax.imshow(values, cmap="Blues")
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    size = len(counts)
+    ax.set_xticks(range(size), list(counts.columns), rotation=45, ha="right")
+    ax.set_yticks(range(size), list(counts.index))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.grid(False)
+    ax.set_title(title)
+    if size <= 20:
+        fmt = "{:+.0f}" if diff else ("{:.2f}" if normalized else "{:.0f}")
+        top = values.max() / 2
+        for (i, j), value in np.ndenumerate(values):
+            ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=8,
+                    color="white" if not diff and value > top else "black")
+
+
+def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
+    from matplotlib.figure import Figure
+
+    panels: list[tuple[str, Any, bool]] = []
+    series: Series = {}
+    matrices = []
+    for frame in frames:
+        try:
+            matrices.append((frame, _matrix(spec, frame)))
+        except UserError:
+            if frame.layer.head:
+                raise
+    files = list(dict.fromkeys(f.layer.file.path for f, _ in matrices))
+    revisions = list(dict.fromkeys(f.layer.revision for f, _ in matrices))
+    title = spec.options.get("title", spec.pattern)
+    for frame, counts in matrices:
+        key = (frame.layer.revision, frame.layer.file.path, "matrix")
+        series[key] = [(a, p, counts.at[a, p]) for a in counts.index for p in counts.columns]
+        name = " · ".join(([frame.layer.file.path] if len(files) > 1 else []) +
+                          ([frame.layer.revision] if len(revisions) > 1 else []))
+        panels.append((name or title, counts, False))
+    if len(matrices) == 2 and len(files) == 1:
+        (base_f, b), (head_f, h) = sorted(matrices, key=lambda m: m[0].layer.head)
+        labels = sorted(set(h.index) | set(b.index))
+        h = h.reindex(index=labels, columns=labels, fill_value=0)
+        b = b.reindex(index=labels, columns=labels, fill_value=0)
+        panels = [(head_f.layer.revision, h, False), (base_f.layer.revision, b, False),
+                  (f"difference ({head_f.layer.revision} - {base_f.layer.revision})", h - b, True)]
+    n = len(panels)
+    columns = min(n, 3)
+    rows = (n + columns - 1) // columns
+    figure = Figure(figsize=(max(4.5, 4.2 * columns), 4.2 * rows), dpi=DPI)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (name, counts, diff) in zip(axes, panels):
+        _panel(figure, ax, name, counts, diff, spec.normalized)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    if n > 1:
+        figure.suptitle(title)
+    figure.subplots_adjust(left=0.08, right=0.95, bottom=0.16, top=0.86 if n > 1 else 0.9, wspace=0.45, hspace=0.5)
+    return figure, "", series

@@ -1,0 +1,165 @@
+"""Plots for any source that knows how to read a file at a revision: images side by side, data drawn overlaid.
+
+A source hands over plot specs and a reader (`git show`, or DVC's cache); this gathers every file at head and
+at each baseline, then draws each declaration once. Drawing is the slow part of a report, so the jobs are
+collected first and drawn together (in worker processes when there are several and cores to spare).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cml_action.errors import UserError
+from cml_action.gitrefs import Baseline
+from cml_action.plots.spec import IMAGE_SUFFIXES, PlotFile, PlotSpec
+from cml_action.report.render import Figure
+from cml_action.sources.base import Contribution, Job, Unreadable
+from cml_action.workspace_files import Refused, check, expand
+
+# (commit sha, workspace-relative path) -> bytes there, None when the file did not exist; raises Unreadable
+Reader = Callable[[str, str], "bytes | None"]
+PARALLEL_FROM = 4  # below this many plots, starting worker processes costs more than it saves
+
+
+@dataclass(frozen=True)
+class DrawJob:
+    spec: PlotSpec
+    layers: tuple  # of plots.render.Layer
+    name: str
+    stale: bool
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "plot"
+
+
+def _read(read_at: Reader, baseline: Baseline, rel: str, out: Contribution) -> bytes | None:
+    try:
+        return read_at(baseline.sha, rel)
+    except Unreadable as exc:
+        out.warnings.append(f"`{rel}` could not be read at '{baseline.label}': {exc}; not drawn for it")
+        return None
+
+
+def _image(rel: str, head: Path, job: Job, read_at: Reader, out: Contribution) -> None:
+    """An image plot: the head's copy, and each baseline's beside it when it differs."""
+    dest = job.out_dir / "images" / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if head != dest.resolve():
+        shutil.copyfile(head, dest)
+    head_bytes = head.read_bytes()
+    beside: list[tuple[str, str]] = []
+    for baseline in job.baselines:
+        raw = _read(read_at, baseline, rel, out)
+        if raw is None:
+            continue
+        if raw == head_bytes:
+            beside.append((baseline.label, dest.relative_to(job.out_dir).as_posix()))
+            continue
+        old = job.out_dir / "images" / "baselines" / _safe_name(baseline.label) / rel
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_bytes(raw)
+        beside.append((baseline.label, old.relative_to(job.out_dir).as_posix()))
+    notes = ["stale: not written by this run"] if job.stale(head) else []
+    same = [label for label, path in beside if path == dest.relative_to(job.out_dir).as_posix()]
+    if same and len(same) == len(beside):
+        notes.append(f"unchanged since {', '.join(same)}")
+        beside = []
+    out.figures.append(Figure(dest.relative_to(job.out_dir).as_posix(), "; ".join(notes),
+                              beside=tuple(beside), head_label=job.head_label))
+
+
+def _files(spec: PlotSpec, job: Job, out: Contribution) -> list[PlotFile]:
+    if spec.files:
+        return list(spec.files)
+    matched, unmatched = expand(job.workspace, [spec.pattern])
+    for pattern in unmatched:
+        out.problems.add(f"{pattern}: no file matches")
+    return [PlotFile(rel) for rel in matched]
+
+
+def _layers(spec: PlotSpec, files: list[PlotFile], job: Job, read_at: Reader, tmp: Path,
+            out: Contribution) -> tuple[list, bool]:
+    from cml_action.plots.render import Layer
+
+    layers: list[Layer] = []
+    stale = False
+    for baseline in job.baselines:
+        for file in files:
+            raw = _read(read_at, baseline, file.path, out)
+            if raw is not None:
+                copy = tmp / _safe_name(baseline.sha + file.path) / Path(file.path).name
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(raw)
+                layers.append(Layer(baseline.label, file, copy, False))
+    for file in files:
+        head = check(job.workspace, file.path)
+        if isinstance(head, Refused):
+            out.refused.append(head)
+            continue
+        stale = stale or job.stale(head)
+        layers.append(Layer(job.head_label, file, head, True))
+    return layers, stale
+
+
+def collect_plots(specs: list[PlotSpec], job: Job, read_at: Reader, out: Contribution) -> None:
+    jobs: list[DrawJob] = []
+    with tempfile.TemporaryDirectory(prefix="cml-plots-") as tmp:
+        for spec in specs:
+            files = _files(spec, job, out)
+            data: list[PlotFile] = []
+            for file in files:
+                if Path(file.path).suffix.lower() not in IMAGE_SUFFIXES:
+                    data.append(file)
+                    continue
+                head = check(job.workspace, file.path)
+                if isinstance(head, Refused):
+                    out.refused.append(head)
+                else:
+                    _image(file.path, head, job, read_at, out)
+            groups = [data] if spec.files else [[file] for file in data]
+            for group in groups:
+                if not group:
+                    continue
+                layers, stale = _layers(spec, group, job, read_at, Path(tmp), out)
+                if any(layer.head for layer in layers):
+                    name = spec.pattern if spec.files else group[0].path
+                    jobs.append(DrawJob(spec, tuple(layers), name, stale))
+        for drawn in draw_all(jobs, job.out_dir / "plots"):
+            if isinstance(drawn, str):
+                out.problems.add(drawn)
+                continue
+            plot, stale = drawn
+            caption = plot.caption + ("; stale: not written by this run" if stale else "")
+            out.figures.append(Figure(plot.image.relative_to(job.out_dir).as_posix(), caption))
+
+
+def _draw(job: DrawJob, out_dir: Path) -> object:
+    from cml_action.plots.render import render_layers
+
+    try:
+        return render_layers(job.spec, list(job.layers), out_dir, job.name), job.stale
+    except UserError as exc:
+        return str(exc)
+
+
+def draw_all(jobs: list[DrawJob], out_dir: Path) -> list[object]:
+    """Each job's (RenderedPlot, stale) or its one-line problem, in order. Several plots are drawn by forked
+    workers, which inherit the already imported libraries; one plot, or one core, is drawn here."""
+    workers = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if len(jobs) < PARALLEL_FROM or workers < 2 or not hasattr(os, "fork"):
+        return [_draw(j, out_dir) for j in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import matplotlib.figure  # noqa: F401 - imported once here, inherited by every forked worker
+    import pandas  # noqa: F401
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_draw, jobs, [out_dir] * len(jobs)))
