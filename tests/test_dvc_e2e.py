@@ -4,17 +4,20 @@ the CLI on the same repository; pull/repro/push go through a local directory rem
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import dvc_helpers
 from dvc_helpers import clone, dvc, dvc_repo
 from repo_helpers import run_cli
 
 from cml_action.sources import dvc as dvc_source
 from cml_action.errors import UserError
+from cml_action.plots import PlotFile, PlotSpec
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,8 @@ def test_diff_equals_dvcs_own(project, tmp_path: Path, cached: bool):
     assert in_git(repo, "main", "eval/metrics.json") is not cached
     found = dvc_source.declared(repo)
     assert found.metrics == ["eval/metrics.json"] and found.params == ["params.yaml"]
-    assert found.plots == [("eval/roc.json", {"x": "fpr", "y": "tpr", "title": "ROC"})]
+    assert found.plots == [PlotSpec("eval/roc.json", {"x": "fpr", "y": "tpr", "title": "ROC"},
+                                    (PlotFile("eval/roc.json", "fpr", ("tpr",)),))]
     assert_equal_to_dvc(repo, found)
 
 
@@ -80,7 +84,8 @@ def test_nested_pipeline_and_top_level_declarations(project, tmp_path: Path):
     assert found.metrics == ["eval/metrics.json", "sub/score.json", "sub/summary.yaml"]
     assert found.params == ["params.yaml", "tuning.yaml"] and found.param_keys["tuning.yaml"] == ["lr"]
     assert found.outputs["sub/score.json"] == dvc_source.Locked("sub/dvc.lock", "score", "score.json")
-    assert ("sub/history.csv", {"x": "step", "y": "loss,val_loss", "title": "Loss", "y_label": "loss"}) in found.plots
+    assert PlotSpec("loss_curve", {"title": "Loss", "y_label": "loss"},
+                    (PlotFile("sub/history.csv", "step", ("loss", "val_loss")),)) in found.plots
     assert_equal_to_dvc(repo, found)
     params = by_key(dvc_source.param_rows(repo, "main", found))
     assert params[("tuning.yaml", "lr")] == (0.5, 0.25) and ("tuning.yaml", "unused") not in params
@@ -105,24 +110,42 @@ def test_report_and_repro_through_the_cli(project, tmp_path: Path):
 
 def test_pull_restores_data_from_the_remote(project, tmp_path: Path):
     repo = project(tmp_path, cached_metrics=True)
-    dvc_source.push(repo)  # the branch's outputs too, as CI does after training
+    assert dvc_source.run_dvc(repo, ["push"], os.environ).ok  # the branch's outputs too, as CI does after training
     produced = (repo / "eval" / "metrics.json").read_bytes()
     shutil.rmtree(repo / ".dvc" / "cache")
     (repo / "eval" / "metrics.json").unlink()
-    dvc_source.pull(repo)
+    out = run_cli(repo, "run", "--dvc-pull", "true", "--notebook-diff", "false")
+    assert out.returncode == 0, out.stderr
     assert (repo / "eval" / "metrics.json").read_bytes() == produced
 
 
-def test_unreachable_remote_is_one_line(project, tmp_path: Path):
+def test_a_failed_pull_is_in_the_report_with_dvcs_message_and_exit_code(project, tmp_path: Path):
     repo = project(tmp_path, cached_metrics=True)
     shutil.rmtree(repo.parent / "remote")
     shutil.rmtree(repo / ".dvc" / "cache")
     (repo / "eval" / "metrics.json").unlink()
-    with pytest.raises(UserError) as caught:
-        dvc_source.pull(repo)
-    assert str(caught.value).startswith("dvc pull failed:") and "\n" not in str(caught.value)
-    out = run_cli(repo, "run", "--dvc-pull", "true", "--notebook-diff", "false")
-    assert out.returncode == 2 and "Traceback" not in out.stderr and "dvc pull failed" in out.stderr
+    theirs = subprocess.run([dvc_helpers.DVC, "pull"], cwd=repo, capture_output=True, text=True, check=False)
+    assert theirs.returncode != 0
+    out = run_cli(repo, "run", "--dvc-pull", "true", "--run", "touch trained.flag", "--notebook-diff", "false")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"`dvc pull` failed with exit code {theirs.returncode}" in out.stderr
+    assert not (repo / "trained.flag").exists()  # no training on data that is not there
+    report = (repo / "cml-report" / "report.md").read_text()
+    assert f"`dvc pull` failed (exit code {theirs.returncode})" in report
+    for line in (theirs.stdout + theirs.stderr).strip().splitlines():  # DVC's whole message, not its first line
+        assert line.strip() in report, line
+
+
+def test_a_failed_repro_keeps_dvcs_reason(project, tmp_path: Path):
+    repo = project(tmp_path, cached_metrics=True)
+    (repo / "train.py").write_text("import sys\nprint('loading the data')\nsys.exit('no such table: features')\n")
+    theirs = subprocess.run([dvc_helpers.DVC, "repro"], cwd=repo, capture_output=True, text=True, check=False)
+    out = run_cli(repo, "run", "--dvc-repro", "true", "--notebook-diff", "false")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    report = (repo / "cml-report" / "report.md").read_text()
+    assert f"`dvc repro` exited with code {theirs.returncode}" in report
+    assert "no such table: features" in report and "failed to reproduce" in report.lower()
+    assert "Last 0 log lines" not in report and "(no output)" not in report
 
 
 def test_a_broken_dvc_yaml_is_one_line(project, tmp_path: Path):
@@ -133,6 +156,7 @@ def test_a_broken_dvc_yaml_is_one_line(project, tmp_path: Path):
     out = run_cli(repo, "report", "--notebook-diff", "false")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "DVC cannot read dvc.yaml" in out.stderr
+    assert (repo / "cml-report" / "report.md").is_file()
 
 
 def test_not_a_dvc_project_without_dot_dvc(tmp_path: Path):

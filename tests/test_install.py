@@ -90,3 +90,24 @@ def _remotes_work(venv: Path) -> None:
     supports = version.stdout.split("Supports:", 1)[-1]
     for remote in ("s3 (", "gs (", "azure ("):
         assert remote in supports, version.stdout
+
+
+def test_the_image_constraints_agree_with_the_bounds():
+    """docker/constraints.txt (the image's pins) must lie inside pyproject's bounds, or the image and a user's
+    `pip install` would run different botocores."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    bounds = {}
+    for text in project["dependencies"] + project["optional-dependencies"]["dvc"]:
+        req = Requirement(text)
+        bounds.setdefault(req.name.lower(), []).append(req.specifier)
+    pins = [Requirement(line) for line in (ROOT / "docker" / "constraints.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert pins
+    for pin in pins:
+        version = next(iter(pin.specifier)).version
+        for specifier in bounds.get(pin.name.lower(), []):
+            assert specifier.contains(version), f"{pin} is outside pyproject's {pin.name}{specifier}"
