@@ -138,12 +138,15 @@ def train(args: argparse.Namespace, ctx: CIContext, env: Mapping[str, str], chos
 def collect(args: argparse.Namespace, ctx: CIContext, chosen: list, trained: Trained,
             out_dir: Path) -> tuple[ReportData, Problems]:
     """Every source's contribution against the baseline(s), gathered into the report's data."""
-    baselines, warnings = resolve_baselines(args.baseline, ctx, ctx.workspace)
-    head_label = "workspace" if ctx.kind == "local" and baselines and baselines[0].ref == "HEAD" else "head"
-    job = Job(workspace=ctx.workspace, out_dir=out_dir, baselines=tuple(baselines), head_label=head_label,
-              since=trained.since)
+    from cml_action.sources.plotting import painter
+
     found = trained.contribution
-    found.extend(sources.collect(chosen, job))
+    with painter(any(getattr(s, "draws", False) for s in chosen)) as drawing:  # first: its workers warm up meanwhile
+        baselines, warnings = resolve_baselines(args.baseline, ctx, ctx.workspace)
+        head_label = "workspace" if ctx.kind == "local" and baselines and baselines[0].ref == "HEAD" else "head"
+        job = Job(workspace=ctx.workspace, out_dir=out_dir, baselines=tuple(baselines), head_label=head_label,
+                  since=trained.since, painter=drawing)
+        found.extend(sources.collect(chosen, job))
     data = ReportData(title=args.title, ctx=ctx, sha=ctx.sha, branch=ctx.ref_name,
                       baseline=baselines[0] if baselines else None, training=trained.training, headline=args.headline,
                       more_baselines=baselines[1:], head_label=head_label)

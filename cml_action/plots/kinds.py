@@ -7,9 +7,11 @@ style. Baselines are drawn first, wide and dashed, the head on top, thin and sol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cml_action.errors import UserError
+from cml_action.plots.data import Table
 from cml_action.plots.decimate import min_max
 from cml_action.plots.render import BASE, DPI, HEAD, MORE, SIZE, Frame
 from cml_action.plots.spec import PlotSpec
@@ -24,27 +26,21 @@ DASHES = ("--", ":", "-.", (0, (6, 2)))
 Series = dict[tuple[str, str, str], list[Any]]
 
 
-def _column(frame: Any, wanted: str | None, names: tuple[str, ...]) -> str | None:
+def _column(frame: Table, wanted: str | None, names: tuple[str, ...]) -> str | None:
     if wanted:
         return wanted if wanted in frame.columns else None
     lower = {str(c).lower(): c for c in frame.columns}
     return next((lower[name] for name in names if name in lower), None)
 
 
-def _numeric(series: Any) -> bool:
-    import pandas as pd
-
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def _is_matrix(frame: Any) -> bool:
+def _is_matrix(frame: Table) -> bool:
     first = frame.columns[0]
     rest = [str(c) for c in frame.columns[1:]]
-    return (len(rest) >= 2 and len(frame) == len(rest) and not _numeric(frame[first])
-            and sorted(map(str, frame[first])) == sorted(rest) and all(_numeric(frame[c]) for c in frame.columns[1:]))
+    return (len(rest) >= 2 and len(frame) == len(rest) and not frame.numeric(first)
+            and sorted(frame.labels(first)) == sorted(rest) and all(frame.numeric(c) for c in frame.columns[1:]))
 
 
-def guess_kind(spec: PlotSpec, frame: Any) -> str:
+def guess_kind(spec: PlotSpec, frame: Table) -> str:
     if _column(frame, spec.options.get("actual"), ACTUAL) and _column(frame, spec.options.get("predicted"), PREDICTED):
         return "confusion"
     if _is_matrix(frame):
@@ -55,7 +51,7 @@ def guess_kind(spec: PlotSpec, frame: Any) -> str:
     if {"precision", "recall"} <= lower:
         return "pr"
     x = spec.options.get("x") or (frame.columns[0] if len(frame.columns) > 1 else None)
-    if x is None or x not in frame.columns or _numeric(frame[x]):
+    if x is None or x not in frame.columns or frame.numeric(x):
         return "line"
     return "bar"
 
@@ -86,6 +82,7 @@ class Styles:
     def __init__(self, frames: list[Frame], columns: dict[int, list[str]]) -> None:
         self.baselines = list(dict.fromkeys(f.layer.revision for f in frames if not f.layer.head))
         self.files = list(dict.fromkeys(f.layer.file.path for f in frames))
+        self.names = _short_names(self.files)
         keys = [(f.layer.file.path, y) for i, f in enumerate(frames) for y in columns.get(i, [])]
         self.series = list(dict.fromkeys(keys))
         self.revisions = len(self.baselines) + (1 if any(f.layer.head for f in frames) else 0)
@@ -100,7 +97,7 @@ class Styles:
             color = f"C{index % 10}"
         parts = []
         if len(self.files) > 1:
-            parts.append(layer.file.path)
+            parts.append(self.names[layer.file.path])
         if len(self.series) > 1 and (len(self.files) == 1 or len({s[1] for s in self.series}) > 1):
             parts.append(y)
         if self.revisions > 1:
@@ -110,6 +107,17 @@ class Styles:
             return {"color": color, "linestyle": "-", "linewidth": 1.6, "label": label, "zorder": 3}
         return {"color": color, "linestyle": DASHES[rank % len(DASHES)], "linewidth": 3.0,
                 "label": label, "zorder": 2}
+
+
+def _short_names(files: list[str]) -> dict[str, str]:
+    """Each file without the folders all of them share (`roc/train.json`, `roc/test.json`), as DVC labels them."""
+    if len(files) < 2:
+        return {f: f for f in files}
+    parts = [f.split("/") for f in files]
+    common = 0
+    while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    return {f: "/".join(p[common:]) for f, p in zip(files, parts)}
 
 
 def _ordered(frames: list[Frame]) -> list[tuple[int, Frame]]:
@@ -132,22 +140,22 @@ def _xy(spec: PlotSpec, frame: Frame) -> tuple[str | None, list[str]]:
         x = table.columns[0]
     ys = list(file.ys) or spec.ys
     if not ys:
-        ys = [table.columns[-1]] if declared else [c for c in table.columns if c != x and _numeric(table[c])]
+        ys = [table.columns[-1]] if declared else [c for c in table.columns if c != x and table.numeric(c)]
     for y in ys:
         if y not in table.columns:
             raise UserError(f"{rel}: no column {y!r} (columns: {', '.join(map(str, table.columns))})")
-        if not _numeric(table[y]):
+        if not table.numeric(y):
             raise UserError(f"{rel}: column {y!r} is not numeric")
     if not ys:
         raise UserError(f"{rel}: no numeric column to plot")
     return x, ys
 
 
-def _values(table: Any, x: str | None, y: str) -> tuple[Any, Any]:
+def _values(table: Table, x: str | None, y: str) -> tuple[Any, Any]:
     import numpy as np
 
-    ys = table[y].to_numpy(dtype=float)
-    xs = table[x].to_numpy(dtype=float) if x is not None else np.arange(len(ys), dtype=float)
+    ys = table.floats(y)
+    xs = table.floats(x) if x is not None else np.arange(len(ys), dtype=float)
     return xs, ys
 
 
@@ -212,7 +220,7 @@ def _bar_columns(spec: PlotSpec, frame: Frame) -> tuple[str | None, str]:
     x = file.x or spec.options.get("x")
     ys = list(file.ys) or spec.ys
     y = ys[0] if ys else None
-    if x in table.columns and y in table.columns and _numeric(table[x]) and not _numeric(table[y]):
+    if x in table.columns and y in table.columns and table.numeric(x) and not table.numeric(y):
         return y, x
     x_found, found = _xy(spec, frame)
     return x_found, found[0]
@@ -226,8 +234,8 @@ def _bar(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[
     head_i = next(i for i, f in enumerate(frames) if f.layer.head)
     cat, val = columns[head_i]
     head = frames[head_i].table
-    labels = [str(v) for v in (head[cat] if cat is not None else range(len(head)))]
-    values = head[val].to_numpy(dtype=float)
+    labels = head.labels(cat) if cat is not None else [str(i) for i in range(len(head))]
+    values = head.floats(val)
     note = ""
     order = np.arange(len(labels))
     if spec.options.get("template") == "bar_horizontal_sorted":
@@ -241,8 +249,8 @@ def _bar(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[
     positions = np.arange(len(labels))
     for slot, (i, frame) in enumerate(drawn):
         c, v = columns[i]
-        keys = [str(k) for k in (frame.table[c] if c is not None else range(len(frame.table)))]
-        lookup = dict(zip(keys, frame.table[v].astype(float)))
+        keys = frame.table.labels(c) if c is not None else [str(k) for k in range(len(frame.table))]
+        lookup = dict(zip(keys, frame.table.floats(v).tolist()))
         series[(frame.layer.revision, frame.layer.file.path, v)] = list(lookup.items())
         style = styles(frame, v)
         offset = (slot - (len(drawn) - 1) / 2) * width
@@ -264,8 +272,8 @@ def _curve(ax: Any, frames: list[Frame], series: Series, xname: str, yname: str,
         cols = {str(c).lower(): c for c in frame.table.columns}
         if not {xname, yname} <= set(cols):
             continue
-        xs = frame.table[cols[xname]].to_numpy(dtype=float)
-        ys = frame.table[cols[yname]].to_numpy(dtype=float)
+        xs = frame.table.floats(cols[xname])
+        ys = frame.table.floats(cols[yname])
         series[(frame.layer.revision, frame.layer.file.path, yname)] = list(zip(xs.tolist(), ys.tolist()))
         order = np.argsort(xs, kind="stable")
         xs, ys = xs[order], ys[order]
@@ -293,43 +301,68 @@ def _pr(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[s
 
 
 # --- confusion matrices --------------------------------------------------------------------------
-def _matrix(spec: PlotSpec, frame: Frame) -> Any:
-    """A square DataFrame (actual x predicted) from pairs or from a precomputed table. A DVC declaration
-    names actual as x and predicted as y, as DVC's confusion templates do."""
-    import pandas as pd
+@dataclass
+class Matrix:
+    """Counts (or shares) of actual (rows) by predicted (columns), the same labels on both axes."""
+
+    labels: list[str]
+    values: Any  # 2-D numpy array
+
+    def over(self, labels: list[str]) -> Matrix:
+        import numpy as np
+
+        index = {label: i for i, label in enumerate(self.labels)}
+        out = np.zeros((len(labels), len(labels)))
+        for i, a in enumerate(labels):
+            for j, p in enumerate(labels):
+                if a in index and p in index:
+                    out[i, j] = self.values[index[a], index[p]]
+        return Matrix(labels, out)
+
+
+def _matrix(spec: PlotSpec, frame: Frame) -> Matrix:
+    """From actual/predicted pairs or a precomputed table. A DVC declaration names actual as x and predicted
+    as y, as DVC's confusion templates do."""
+    import numpy as np
 
     table, file = frame.table, frame.layer.file
     ys = list(file.ys) or spec.ys
     actual = _column(table, file.x or spec.options.get("actual") or spec.options.get("x"), ACTUAL)
     predicted = _column(table, (ys[0] if ys else None) or spec.options.get("predicted"), PREDICTED)
     if actual and predicted:
-        counts = pd.crosstab(table[actual].astype(str), table[predicted].astype(str))
+        pairs = list(zip(table.labels(actual), table.labels(predicted)))
+        labels = sorted({a for a, _ in pairs} | {p for _, p in pairs})
+        index = {label: i for i, label in enumerate(labels)}
+        values = np.zeros((len(labels), len(labels)))
+        for a, p in pairs:
+            values[index[a], index[p]] += 1
+        matrix = Matrix(labels, values)
     elif _is_matrix(table):
-        counts = table.set_index(table.columns[0])
-        counts.index = counts.index.map(str)
-        counts.columns = counts.columns.map(str)
+        rows = table.labels(table.columns[0])
+        values = np.column_stack([table.floats(c) for c in table.columns[1:]])
+        order = [rows.index(str(c)) for c in table.columns[1:]]  # row i is the actual label of column i
+        matrix = Matrix([str(c) for c in table.columns[1:]], values[order]).over(sorted(rows))
     else:
         raise UserError(f"{file.path}: a confusion matrix needs actual/predicted columns or a square table")
-    labels = sorted(set(counts.index) | set(counts.columns))
-    counts = counts.reindex(index=labels, columns=labels, fill_value=0).astype(float)
     if spec.normalized:
-        counts = counts.div(counts.sum(axis=1).replace(0, 1), axis=0)
-    return counts
+        sums = matrix.values.sum(axis=1, keepdims=True)
+        matrix = Matrix(matrix.labels, matrix.values / np.where(sums == 0, 1, sums))
+    return matrix
 
 
-def _panel(figure: Any, ax: Any, title: str, counts: Any, diff: bool, normalized: bool) -> None:
+def _panel(ax: Any, title: str, matrix: Matrix, diff: bool, normalized: bool) -> None:
+    """One matrix; every cell is written on it, so no colour bar is needed to read it."""
     import numpy as np
 
-    values = counts.to_numpy()
+    values = matrix.values
     if diff:
         bound = max(float(np.abs(values).max()), 1e-9)
-        image = ax.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound)
+        ax.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound)
     else:
-        image = ax.imshow(values, cmap="Blues")
-    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    size = len(counts)
-    ax.set_xticks(range(size), list(counts.columns), rotation=45, ha="right")
-    ax.set_yticks(range(size), list(counts.index))
+        ax.imshow(values, cmap="Blues")
+    size = len(matrix.labels)
+    ax.set_xticks(range(size), matrix.labels, rotation=45 if size > 4 else 0, ha="right" if size > 4 else "center")
+    ax.set_yticks(range(size), matrix.labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.grid(False)
@@ -345,9 +378,8 @@ def _panel(figure: Any, ax: Any, title: str, counts: Any, diff: bool, normalized
 def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
     from matplotlib.figure import Figure
 
-    panels: list[tuple[str, Any, bool]] = []
     series: Series = {}
-    matrices = []
+    matrices: list[tuple[Frame, Matrix]] = []
     for frame in frames:
         try:
             matrices.append((frame, _matrix(spec, frame)))
@@ -355,31 +387,36 @@ def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
             if frame.layer.head:
                 raise
     files = list(dict.fromkeys(f.layer.file.path for f, _ in matrices))
-    revisions = list(dict.fromkeys(f.layer.revision for f, _ in matrices))
+    revisions = list(dict.fromkeys(f.layer.revision for f, _ in sorted(matrices, key=lambda m: not m[0].layer.head)))
     title = spec.options.get("title", spec.pattern)
-    for frame, counts in matrices:
+    names = _short_names(files)
+    panels: list[tuple[str, Matrix, bool]] = []
+    for frame, matrix in sorted(matrices, key=lambda m: (files.index(m[0].layer.file.path),
+                                                         revisions.index(m[0].layer.revision))):
         key = (frame.layer.revision, frame.layer.file.path, "matrix")
-        series[key] = [(a, p, counts.at[a, p]) for a in counts.index for p in counts.columns]
-        name = " · ".join(([frame.layer.file.path] if len(files) > 1 else []) +
+        series[key] = [(a, p, float(matrix.values[i, j])) for i, a in enumerate(matrix.labels)
+                       for j, p in enumerate(matrix.labels)]
+        name = " · ".join(([names[frame.layer.file.path]] if len(files) > 1 else []) +
                           ([frame.layer.revision] if len(revisions) > 1 else []))
-        panels.append((name or title, counts, False))
+        panels.append((name or title, matrix, False))
     if len(matrices) == 2 and len(files) == 1:
         (base_f, b), (head_f, h) = sorted(matrices, key=lambda m: m[0].layer.head)
-        labels = sorted(set(h.index) | set(b.index))
-        h = h.reindex(index=labels, columns=labels, fill_value=0)
-        b = b.reindex(index=labels, columns=labels, fill_value=0)
+        labels = sorted(set(h.labels) | set(b.labels))
+        h, b = h.over(labels), b.over(labels)
         panels = [(head_f.layer.revision, h, False), (base_f.layer.revision, b, False),
-                  (f"difference ({head_f.layer.revision} - {base_f.layer.revision})", h - b, True)]
+                  (f"difference ({head_f.layer.revision} - {base_f.layer.revision})", Matrix(labels, h.values - b.values),
+                   True)]
     n = len(panels)
-    columns = min(n, 3)
+    columns = min(n, 3) if len(files) == 1 else max(1, min(3, len(revisions)))
     rows = (n + columns - 1) // columns
-    figure = Figure(figsize=(max(4.5, 4.2 * columns), 4.2 * rows), dpi=DPI)
+    figure = Figure(figsize=(max(4.5, 3.6 * columns), 3.4 * rows + 0.5), dpi=DPI)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for ax, (name, counts, diff) in zip(axes, panels):
-        _panel(figure, ax, name, counts, diff, spec.normalized)
+    for ax, (name, matrix, diff) in zip(axes, panels):
+        _panel(ax, name, matrix, diff, spec.normalized)
     for ax in axes[n:]:
         ax.set_visible(False)
     if n > 1:
         figure.suptitle(title)
-    figure.subplots_adjust(left=0.08, right=0.95, bottom=0.16, top=0.86 if n > 1 else 0.9, wspace=0.45, hspace=0.5)
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.14 / rows, top=1 - 0.55 / (3.4 * rows + 0.5) - 0.04,
+                           wspace=0.35, hspace=0.55)
     return figure, "", series

@@ -52,7 +52,7 @@ class Layer:
 @dataclass
 class Frame:
     layer: Layer
-    table: Any  # a pandas DataFrame
+    table: Any  # a plots.data.Table
 
 
 def choose_kind(spec: PlotSpec, frame: Any) -> str:

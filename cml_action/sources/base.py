@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cml_action.gitrefs import Baseline
 from cml_action.metrics import MetricRow, Value
@@ -42,6 +42,7 @@ class Job:
     baselines: tuple[Baseline, ...] = ()
     head_label: str = "head"
     since: float | None = None
+    painter: Any = field(default=None, compare=False)  # sources.plotting.Painter: draws plots, maybe in workers
 
     def stale(self, path: Path) -> bool:
         """A head file older than the training start was not written by this run."""

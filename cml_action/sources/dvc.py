@@ -224,7 +224,7 @@ def _from_index(workspace: Path, repo: Any) -> Declared:
         lockfile = _rel(root, os.path.splitext(stage.dvcfile.path)[0] + ".lock")
         for out in stage.outs:
             rel = _rel(root, out.fs_path)
-            if (out.metric or out.plot) and getattr(stage, "name", None):
+            if getattr(stage, "name", None):  # any output may be a top-level plot's or metric's file
                 outputs[rel] = Locked(lockfile, stage.name, _posix(out.def_path))
             if out.metric:
                 metrics.extend(_expand(workspace, rel))
@@ -338,13 +338,37 @@ def _lock_entry(workspace: Path, sha: str, locked: Locked) -> dict[str, Any] | N
     return None
 
 
-def _from_cache(workspace: Path, out: dict[str, Any]) -> bytes | None:
-    md5 = str(out.get("md5") or "")
-    if len(md5) != 32:  # absent, or a directory (".dir") whose listing needs DVC
-        return None
+def _cached(workspace: Path, out: dict[str, Any], md5: str) -> bytes | None:
     cache = workspace / ".dvc" / "cache"
     candidate = (cache / "files" / "md5" if out.get("hash") == "md5" else cache) / md5[:2] / md5[2:]
     return candidate.read_bytes() if candidate.is_file() else None
+
+
+def _from_cache(workspace: Path, out: dict[str, Any], inside: str = "") -> bytes | None:
+    """An output's bytes from the local cache; `inside` is a file's path within a directory output, found
+    through the directory's listing (`<md5>.dir`, a JSON list of {md5, relpath})."""
+    md5 = str(out.get("md5") or "")
+    if not inside:
+        return _cached(workspace, out, md5) if len(md5) == 32 else None
+    if not md5.endswith(".dir"):
+        return None
+    listing = _cached(workspace, out, md5)
+    try:
+        entries = json.loads(listing) if listing is not None else []
+    except ValueError:
+        return None
+    entry = next((e for e in entries if isinstance(e, dict) and e.get("relpath") == inside), None)
+    return _cached(workspace, out, str(entry.get("md5") or "")) if entry else None
+
+
+def _output_of(found: Declared, rel: str) -> tuple[Locked, str] | None:
+    """The stage output holding `rel`: the file itself, or a directory output it lies in."""
+    if rel in found.outputs:
+        return found.outputs[rel], ""
+    for path, locked in found.outputs.items():
+        if rel.startswith(path + "/"):
+            return Locked(locked.lockfile, locked.stage, locked.path), rel[len(path) + 1:]
+    return None
 
 
 def _through_dvc(workspace: Path, sha: str, rel: str) -> bytes | None:
@@ -365,13 +389,14 @@ def _at_revision(workspace: Path, sha: str, rel: str, found: Declared) -> bytes 
     raw = show(workspace, sha, rel)
     if raw is not None:
         return raw
-    locked = found.outputs.get(rel)
-    if locked is not None:
+    owner = _output_of(found, rel)
+    if owner is not None:
+        locked, inside = owner
         out = _lock_entry(workspace, sha, locked)
         if out is not None and out.get("cache") is False:
             return None  # an uncached output lives only in git, and git had none
         if out is not None:
-            cached = _from_cache(workspace, out)
+            cached = _from_cache(workspace, out, inside)
             if cached is not None:
                 return cached
             return _through_dvc(workspace, sha, rel)
@@ -485,6 +510,7 @@ class DvcSource:
 
     def __init__(self, declarations: bool = True, pull: bool = False, repro: bool = False, push: bool = False) -> None:
         self.declarations, self.pull, self.repro, self.push = declarations, pull, repro, push
+        self.draws = declarations
 
     def before_training(self, ctx: CIContext, env: Mapping[str, str]) -> Contribution:
         if not self.pull:

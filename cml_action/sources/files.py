@@ -65,6 +65,7 @@ def _rows(patterns: list[str], job: Job, kind: str, out: Contribution) -> list[M
 class FileSource:
     def __init__(self, metrics: list[str], params: list[str], plots: list[str]) -> None:
         self.metrics, self.params, self.plots = metrics, params, plots
+        self.draws = bool(plots)
 
     def collect(self, job: Job) -> Contribution:
         out = Contribution()

@@ -2,7 +2,7 @@
 
 A source hands over plot specs and a reader (`git show`, or DVC's cache); this gathers every file at head and
 at each baseline, then draws each declaration once. Drawing is the slow part of a report, so the jobs are
-collected first and drawn together (in worker processes when there are several and cores to spare).
+collected first and drawn together, by a `Painter` whose worker processes the pipeline starts early.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from cml_action.workspace_files import Refused, check, expand
 
 # (commit sha, workspace-relative path) -> bytes there, None when the file did not exist; raises Unreadable
 Reader = Callable[[str, str], "bytes | None"]
-PARALLEL_FROM = 4  # below this many plots, starting worker processes costs more than it saves
+MAX_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _read(read_at: Reader, baseline: Baseline, rel: str, out: Contribution) -> b
         return None
 
 
-def _image(rel: str, head: Path, job: Job, read_at: Reader, out: Contribution) -> None:
+def _image(rel: str, head: Path, job: Job, read_at: Reader, out: Contribution) -> Figure:
     """An image plot: the head's copy, and each baseline's beside it when it differs."""
     dest = job.out_dir / "images" / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -71,8 +71,8 @@ def _image(rel: str, head: Path, job: Job, read_at: Reader, out: Contribution) -
     if same and len(same) == len(beside):
         notes.append(f"unchanged since {', '.join(same)}")
         beside = []
-    out.figures.append(Figure(dest.relative_to(job.out_dir).as_posix(), "; ".join(notes),
-                              beside=tuple(beside), head_label=job.head_label))
+    return Figure(dest.relative_to(job.out_dir).as_posix(), "; ".join(notes), beside=tuple(beside),
+                  head_label=job.head_label)
 
 
 def _files(spec: PlotSpec, job: Job, out: Contribution) -> list[PlotFile]:
@@ -108,13 +108,14 @@ def _layers(spec: PlotSpec, files: list[PlotFile], job: Job, read_at: Reader, tm
     return layers, stale
 
 
-def collect_plots(specs: list[PlotSpec], job: Job, read_at: Reader, out: Contribution) -> None:
+def collect_plots(specs: list[PlotSpec], job: Job, read_at: Reader, out: Contribution) -> list[object]:
+    """Figures in declaration order into `out`; returns what was drawn (RenderedPlot, with its data series)."""
     jobs: list[DrawJob] = []
+    slots: list[Figure | int] = []  # a figure, or the index of the draw job that will fill the place
     with tempfile.TemporaryDirectory(prefix="cml-plots-") as tmp:
         for spec in specs:
-            files = _files(spec, job, out)
             data: list[PlotFile] = []
-            for file in files:
+            for file in _files(spec, job, out):
                 if Path(file.path).suffix.lower() not in IMAGE_SUFFIXES:
                     data.append(file)
                     continue
@@ -122,22 +123,27 @@ def collect_plots(specs: list[PlotSpec], job: Job, read_at: Reader, out: Contrib
                 if isinstance(head, Refused):
                     out.refused.append(head)
                 else:
-                    _image(file.path, head, job, read_at, out)
-            groups = [data] if spec.files else [[file] for file in data]
-            for group in groups:
-                if not group:
-                    continue
+                    slots.append(_image(file.path, head, job, read_at, out))
+            for group in ([data] if spec.files and data else [[file] for file in data]):
                 layers, stale = _layers(spec, group, job, read_at, Path(tmp), out)
                 if any(layer.head for layer in layers):
-                    name = spec.pattern if spec.files else group[0].path
-                    jobs.append(DrawJob(spec, tuple(layers), name, stale))
-        for drawn in draw_all(jobs, job.out_dir / "plots"):
-            if isinstance(drawn, str):
-                out.problems.add(drawn)
-                continue
-            plot, stale = drawn
-            caption = plot.caption + ("; stale: not written by this run" if stale else "")
-            out.figures.append(Figure(plot.image.relative_to(job.out_dir).as_posix(), caption))
+                    slots.append(len(jobs))
+                    jobs.append(DrawJob(spec, tuple(layers), spec.pattern if spec.files else group[0].path, stale))
+        drawn = (job.painter or Painter(0)).draw(jobs, job.out_dir / "plots")
+    plots = []
+    for slot in slots:
+        if isinstance(slot, Figure):
+            out.figures.append(slot)
+            continue
+        result = drawn[slot]
+        if isinstance(result, str):
+            out.problems.add(result)
+            continue
+        plot, stale = result
+        plots.append(plot)
+        caption = plot.caption + ("; stale: not written by this run" if stale else "")
+        out.figures.append(Figure(plot.image.relative_to(job.out_dir).as_posix(), caption))
+    return plots
 
 
 def _draw(job: DrawJob, out_dir: Path) -> object:
@@ -149,17 +155,51 @@ def _draw(job: DrawJob, out_dir: Path) -> object:
         return str(exc)
 
 
-def draw_all(jobs: list[DrawJob], out_dir: Path) -> list[object]:
-    """Each job's (RenderedPlot, stale) or its one-line problem, in order. Several plots are drawn by forked
-    workers, which inherit the already imported libraries; one plot, or one core, is drawn here."""
-    workers = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if len(jobs) < PARALLEL_FROM or workers < 2 or not hasattr(os, "fork"):
-        return [_draw(j, out_dir) for j in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _warm() -> None:
+    """A worker's first act: import the drawing stack and draw once (fonts load on the first text)."""
+    from matplotlib.figure import Figure
 
-    import matplotlib.figure  # noqa: F401 - imported once here, inherited by every forked worker
-    import pandas  # noqa: F401
+    import cml_action.plots.kinds  # noqa: F401
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(_draw, jobs, [out_dir] * len(jobs)))
+    figure = Figure(figsize=(1, 1), dpi=20)
+    figure.add_subplot().set_title("warm")
+    figure.canvas.draw()
+
+
+class Painter:
+    """Worker processes for drawing, forked early (before DVC is imported and values are read), so that
+    importing matplotlib, the largest fixed cost of a report, runs while the sources read their data; with
+    several cores the plots are then drawn side by side. Without workers, plots are drawn here."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = None
+        if workers >= 2 and hasattr(os, "fork"):
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_warm)
+            for _ in range(workers):
+                self.pool.submit(int)  # start every worker now, not at the first plot
+
+    def draw(self, jobs: list[DrawJob], out_dir: Path) -> list[object]:
+        """Each job's (RenderedPlot, stale) or its one-line problem, in order."""
+        if self.pool is None or len(jobs) < 2:
+            return [_draw(j, out_dir) for j in jobs]
+        return list(self.pool.map(_draw, jobs, [out_dir] * len(jobs)))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def __enter__(self) -> Painter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def painter(wanted: bool) -> Painter:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return Painter(min(MAX_WORKERS, cores) if wanted else 0)
