@@ -22,7 +22,7 @@ from cml_action.ci.context import CIContext, detect
 from cml_action.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PermissionDenied, UserError
 from cml_action.forges import find_token, open_forge
 from cml_action.forges.base import Target
-from cml_action.gitrefs import current_branch, head_sha, resolve_baselines
+from cml_action.gitrefs import Blobs, current_branch, head_sha, resolve_baselines
 from cml_action.publish import publish
 from cml_action.report.render import ReportData, render
 from cml_action.sources.base import Contribution, Job, Problems
@@ -141,11 +141,11 @@ def collect(args: argparse.Namespace, ctx: CIContext, chosen: list, trained: Tra
     from cml_action.sources.plotting import painter
 
     found = trained.contribution
-    with painter(any(getattr(s, "draws", False) for s in chosen)) as drawing:  # first: its workers warm up meanwhile
-        baselines, warnings = resolve_baselines(args.baseline, ctx, ctx.workspace)
+    with painter(any(getattr(s, "draws", False) for s in chosen)) as drawing, Blobs(ctx.workspace) as blobs:
+        baselines, warnings = resolve_baselines(args.baseline, ctx, ctx.workspace)  # the painter warms up meanwhile
         head_label = "workspace" if ctx.kind == "local" and baselines and baselines[0].ref == "HEAD" else "head"
         job = Job(workspace=ctx.workspace, out_dir=out_dir, baselines=tuple(baselines), head_label=head_label,
-                  since=trained.since, painter=drawing)
+                  since=trained.since, painter=drawing, blobs=blobs)
         found.extend(sources.collect(chosen, job))
     data = ReportData(title=args.title, ctx=ctx, sha=ctx.sha, branch=ctx.ref_name,
                       baseline=baselines[0] if baselines else None, training=trained.training, headline=args.headline,

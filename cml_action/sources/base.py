@@ -43,6 +43,15 @@ class Job:
     head_label: str = "head"
     since: float | None = None
     painter: Any = field(default=None, compare=False)  # sources.plotting.Painter: draws plots, maybe in workers
+    blobs: Any = field(default=None, compare=False)  # gitrefs.Blobs: one git process for every file read
+
+    def show(self, sha: str, rel: str) -> bytes | None:
+        """A workspace-relative file at a commit (None when it was not there)."""
+        if self.blobs is not None:
+            return self.blobs.show(sha, rel)
+        from cml_action.gitrefs import show
+
+        return show(self.workspace, sha, rel)
 
     def stale(self, path: Path) -> bool:
         """A head file older than the training start was not written by this run."""

@@ -190,8 +190,15 @@ def _dvc1_lock(workspace: Path) -> bool:
     return isinstance(lock, dict) and bool(lock) and "schema" not in lock and "stages" not in lock
 
 
-def declared(workspace: Path) -> Declared:
-    """Everything `dvc metrics/params/plots show` would look at, in declaration order."""
+def declared(workspace: Path, *, plain: bool = True) -> Declared:
+    """Everything `dvc metrics/params/plots show` would look at, in declaration order: from plain dvc.yaml
+    files directly when they are plain (`plain=False` asks DVC in any case), else through DVC's index."""
+    if plain:
+        from cml_action.sources.dvcyaml import read_plain
+
+        found = read_plain(workspace)
+        if found is not None:
+            return found
     from dvc.exceptions import DvcException
 
     repo = _repo(workspace)
@@ -200,8 +207,13 @@ def declared(workspace: Path) -> Declared:
     except DvcException as exc:
         where = str(getattr(exc, "path", "") or "").removeprefix("./") or "dvc.yaml"
         message = dvc_message(exc)
+        old = None
         if where == "dvc.lock" and _dvc1_lock(workspace):
-            found = declared_v1(workspace)
+            from cml_action.sources.dvcyaml import read_plain
+
+            old = read_plain(workspace, any_lock=True)
+        if old is not None:
+            found = old
             found.warnings.append(f"`dvc.lock` is in DVC 1's format, which DVC 3 refuses (DVC: {message}); "
                                   "cml-action read it as DVC 1 wrote it")
             return found
@@ -250,46 +262,6 @@ def _declared(metrics: list[str], params: list[tuple[str, list[str]]], plots: li
                     param_keys=merged, outputs=outputs)
 
 
-def _entries(items: Any) -> list[tuple[str, dict[str, Any]]]:
-    """A dvc.yaml list (`- path` or `- path: {props}`) as (path, props)."""
-    out = []
-    for item in items or []:
-        if isinstance(item, str):
-            out.append((item, {}))
-        elif isinstance(item, dict):
-            out.extend((str(k), v if isinstance(v, dict) else {}) for k, v in item.items())
-    return out
-
-
-def declared_v1(workspace: Path) -> Declared:
-    """Declarations of a DVC 1 project, read from its plain dvc.yaml (DVC 1 had no templating or top-level
-    sections)."""
-    try:
-        data = yaml.safe_load((workspace / "dvc.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"dvc.yaml: cannot read: {exc}") from None
-    metrics: list[str] = []
-    params: list[tuple[str, list[str]]] = []
-    plots: list[PlotSpec] = []
-    outputs: dict[str, Locked] = {}
-    for name, stage in (data.get("stages") or {}).items():
-        wdir = str((stage or {}).get("wdir") or ".")
-        for key in ("metrics", "plots"):
-            for path, props in _entries(stage.get(key)):
-                rel = _posix(os.path.normpath(os.path.join(wdir, path)))
-                outputs[rel] = Locked("dvc.lock", str(name), _posix(path))
-                if key == "metrics":
-                    metrics.extend(_expand(workspace, rel))
-                else:
-                    plots.extend(_file_plot(p, props) for p in _expand(workspace, rel))
-        for item in stage.get("params") or []:
-            if isinstance(item, str):
-                params.append((_posix(os.path.normpath(os.path.join(wdir, DEFAULT_PARAMS))), [item]))
-            elif isinstance(item, dict):
-                params.extend((_posix(os.path.normpath(os.path.join(wdir, f))), list(k or [])) for f, k in item.items())
-    return _declared(metrics, params, plots, outputs)
-
-
 # --- values ---------------------------------------------------------------------------------------
 
 
@@ -319,23 +291,6 @@ def _param_values(raw: bytes, rel: str, keys: list[str]) -> dict[str, Value]:
     if not keys:
         return values
     return {k: v for k, v in values.items() if any(k == p or k.startswith(p + ".") for p in keys)}
-
-
-def _lock_entry(workspace: Path, sha: str, locked: Locked) -> dict[str, Any] | None:
-    """The output's entry in that revision's lock file, in DVC 2/3's format or DVC 1's (stages at the top)."""
-    raw = show(workspace, sha, locked.lockfile)
-    if raw is None:
-        return None
-    try:
-        lock = yaml.safe_load(raw) or {}
-    except yaml.YAMLError:
-        return None
-    stages = lock.get("stages") if "schema" in lock or "stages" in lock else lock
-    stage = (stages or {}).get(locked.stage) or {}
-    for out in stage.get("outs") or []:
-        if _posix(str(out.get("path", ""))) == locked.path:
-            return out
-    return None
 
 
 def _cached(workspace: Path, out: dict[str, Any], md5: str) -> bytes | None:
@@ -385,23 +340,49 @@ def _through_dvc(workspace: Path, sha: str, rel: str) -> bytes | None:
         raise Unreadable(dvc_message(exc)) from None
 
 
-def _at_revision(workspace: Path, sha: str, rel: str, found: Declared) -> bytes | None:
-    raw = show(workspace, sha, rel)
-    if raw is not None:
-        return raw
-    owner = _output_of(found, rel)
-    if owner is not None:
-        locked, inside = owner
-        out = _lock_entry(workspace, sha, locked)
-        if out is not None and out.get("cache") is False:
-            return None  # an uncached output lives only in git, and git had none
-        if out is not None:
-            cached = _from_cache(workspace, out, inside)
-            if cached is not None:
-                return cached
-            return _through_dvc(workspace, sha, rel)
-    dvc_known = show(workspace, sha, "dvc.lock") is not None or show(workspace, sha, rel + ".dvc") is not None
-    return _through_dvc(workspace, sha, rel) if dvc_known else None
+class Revisions:
+    """Bytes of declared files at a revision, the way DVC finds them: git first, then the output's hash in
+    that revision's lock file (each lock file parsed once), the local cache, and last DVC itself."""
+
+    def __init__(self, workspace: Path, found: Declared, show: Callable[[str, str], bytes | None]) -> None:
+        self.workspace, self.found, self.show = workspace, found, show
+        self.locks: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def _lock(self, sha: str, lockfile: str) -> dict[str, Any]:
+        key = (sha, lockfile)
+        if key not in self.locks:
+            raw = self.show(sha, lockfile)
+            try:
+                lock = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if raw else {}  # noqa: S506
+            except yaml.YAMLError:
+                lock = {}
+            lock = lock if isinstance(lock, dict) else {}
+            # DVC 2/3 write `schema:` and `stages:`; DVC 1 wrote the stages at the top
+            self.locks[key] = (lock.get("stages") if "schema" in lock or "stages" in lock else lock) or {}
+        return self.locks[key]
+
+    def _entry(self, sha: str, locked: Locked) -> dict[str, Any] | None:
+        stage = self._lock(sha, locked.lockfile).get(locked.stage) or {}
+        for out in stage.get("outs") or []:
+            if isinstance(out, dict) and _posix(str(out.get("path", ""))) == locked.path:
+                return out
+        return None
+
+    def at(self, sha: str, rel: str) -> bytes | None:
+        raw = self.show(sha, rel)
+        if raw is not None:
+            return raw
+        owner = _output_of(self.found, rel)
+        if owner is not None:
+            locked, inside = owner
+            out = self._entry(sha, locked)
+            if out is not None and out.get("cache") is False:
+                return None  # an uncached output lives only in git, and git had none
+            if out is not None:
+                cached = _from_cache(self.workspace, out, inside)
+                return cached if cached is not None else _through_dvc(self.workspace, sha, rel)
+        dvc_known = self.show(sha, "dvc.lock") is not None or self.show(sha, rel + ".dvc") is not None
+        return _through_dvc(self.workspace, sha, rel) if dvc_known else None
 
 
 def _head(job: Job, files: list[str], parse: Callable[[bytes, str], dict[str, Value]],
@@ -422,13 +403,12 @@ def _head(job: Job, files: list[str], parse: Callable[[bytes, str], dict[str, Va
     return head, stale
 
 
-def _value_rows(job: Job, files: list[str], found: Declared, parse: Callable[[bytes, str], dict[str, Value]],
+def _value_rows(job: Job, files: list[str], revisions: Revisions, parse: Callable[[bytes, str], dict[str, Value]],
                 kind: str, out: Contribution) -> list[MetricRow]:
     from cml_action.sources.files import value_rows
 
     head, stale = _head(job, files, parse, out)
-    return value_rows(job, files, head, stale, lambda sha, rel: _at_revision(job.workspace, sha, rel, found),
-                      parse, kind, out)
+    return value_rows(job, files, head, stale, revisions.at, parse, kind, out)
 
 
 def _params_parser(found: Declared) -> Callable[[bytes, str], dict[str, Value]]:
@@ -443,13 +423,16 @@ def _job(workspace: Path, baseline_sha: str | None) -> Job:
 def metric_rows(workspace: Path, baseline_sha: str | None, found: Declared | None = None) -> list[MetricRow]:
     """Working tree against the baseline revision, as `dvc metrics diff --all <baseline>` reports them."""
     found = found or declared(workspace)
-    return _value_rows(_job(workspace, baseline_sha), found.metrics, found, _metric_values, "metrics", Contribution())
+    job = _job(workspace, baseline_sha)
+    return _value_rows(job, found.metrics, Revisions(workspace, found, job.show), _metric_values, "metrics",
+                       Contribution())
 
 
 def param_rows(workspace: Path, baseline_sha: str | None, found: Declared | None = None) -> list[MetricRow]:
     """Working tree against the baseline revision, as `dvc params diff --all <baseline>` reports them."""
     found = found or declared(workspace)
-    return _value_rows(_job(workspace, baseline_sha), found.params, found, _params_parser(found), "params",
+    job = _job(workspace, baseline_sha)
+    return _value_rows(job, found.params, Revisions(workspace, found, job.show), _params_parser(found), "params",
                        Contribution())
 
 
@@ -547,11 +530,12 @@ class DvcSource:
             out.problems.add(str(exc))
             return out
         out.warnings += found.warnings
-        out.metrics = _value_rows(job, found.metrics, found, _metric_values, "metrics", out)
-        out.params = _value_rows(job, found.params, found, _params_parser(found), "params", out)
+        revisions = Revisions(job.workspace, found, job.show)
+        out.metrics = _value_rows(job, found.metrics, revisions, _metric_values, "metrics", out)
+        out.params = _value_rows(job, found.params, revisions, _params_parser(found), "params", out)
         if found.plots:
             from cml_action.sources.plotting import collect_plots
 
-            collect_plots(found.plots, job, lambda sha, rel: _at_revision(job.workspace, sha, rel, found), out)
+            collect_plots(found.plots, job, revisions.at, out)
         stale_warning(out)
         return out

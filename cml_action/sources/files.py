@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cml_action.errors import UserError
-from cml_action.gitrefs import show
 from cml_action.metrics import MetricRow, Value, load_values
 from cml_action.sources.base import Contribution, Job, Side, join_rows, stale_warning, unread_warnings
 from cml_action.workspace_files import Refused, check, expand
@@ -59,7 +58,7 @@ def _rows(patterns: list[str], job: Job, kind: str, out: Contribution) -> list[M
             out.problems.add(str(exc))
         if job.stale(result):
             stale.add(name)
-    return value_rows(job, kept, head, stale, lambda sha, rel: show(job.workspace, sha, rel), load_values, kind, out)
+    return value_rows(job, kept, head, stale, job.show, load_values, kind, out)
 
 
 class FileSource:
@@ -75,6 +74,6 @@ class FileSource:
             from cml_action.plots import parse_plot_entries
             from cml_action.sources.plotting import collect_plots
 
-            collect_plots(parse_plot_entries(self.plots), job, lambda sha, rel: show(job.workspace, sha, rel), out)
+            collect_plots(parse_plot_entries(self.plots), job, job.show, out)
         stale_warning(out)
         return out

@@ -173,7 +173,7 @@ class Painter:
 
     def __init__(self, workers: int) -> None:
         self.pool = None
-        if workers >= 2 and hasattr(os, "fork"):
+        if workers >= 1 and hasattr(os, "fork"):
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -184,7 +184,7 @@ class Painter:
 
     def draw(self, jobs: list[DrawJob], out_dir: Path) -> list[object]:
         """Each job's (RenderedPlot, stale) or its one-line problem, in order."""
-        if self.pool is None or len(jobs) < 2:
+        if self.pool is None or not jobs:
             return [_draw(j, out_dir) for j in jobs]
         return list(self.pool.map(_draw, jobs, [out_dir] * len(jobs)))
 
@@ -201,5 +201,7 @@ class Painter:
 
 
 def painter(wanted: bool) -> Painter:
+    """One worker, or more where cores are plenty: each worker imports matplotlib itself (about half a second
+    of CPU), which pays only when there are cores to spare for drawing side by side."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return Painter(min(MAX_WORKERS, cores) if wanted else 0)
+    return Painter(max(1, min(MAX_WORKERS, cores // 2 - 1)) if wanted else 0)
