@@ -326,16 +326,19 @@ def _output_of(found: Declared, rel: str) -> tuple[Locked, str] | None:
     return None
 
 
-def _through_dvc(workspace: Path, sha: str, rel: str) -> bytes | None:
-    """DVC itself (it may stream from the remote). Not there at that revision: None, as in DVC's diff; there
-    but not obtainable (remote unreachable, object missing): Unreadable, with DVC's reason."""
+def _through_dvc(workspace: Path, sha: str, rel: str, *, locked: bool) -> bytes | None:
+    """DVC itself (it may stream from the remote). Not there at that revision: None, as in DVC's diff. An
+    output that revision's lock records (`locked`) but DVC cannot get (object in no cache, remote
+    unreachable) is Unreadable, with DVC's reason: DVC says "failed to load some metrics" there."""
     import dvc.api
     from dvc.exceptions import PathMissingError
 
     try:
         return dvc.api.read(rel, repo=str(workspace), rev=sha, mode="rb")
-    except (PathMissingError, FileNotFoundError):
-        return None
+    except (PathMissingError, FileNotFoundError) as exc:
+        if not locked:
+            return None
+        raise Unreadable(dvc_message(exc.__cause__ or exc)) from None
     except Exception as exc:  # noqa: BLE001 - DVC raises many kinds; its message is what the user needs
         raise Unreadable(dvc_message(exc)) from None
 
@@ -380,9 +383,9 @@ class Revisions:
                 return None  # an uncached output lives only in git, and git had none
             if out is not None:
                 cached = _from_cache(self.workspace, out, inside)
-                return cached if cached is not None else _through_dvc(self.workspace, sha, rel)
+                return cached if cached is not None else _through_dvc(self.workspace, sha, rel, locked=True)
         dvc_known = self.show(sha, "dvc.lock") is not None or self.show(sha, rel + ".dvc") is not None
-        return _through_dvc(self.workspace, sha, rel) if dvc_known else None
+        return _through_dvc(self.workspace, sha, rel, locked=False) if dvc_known else None
 
 
 def _head(job: Job, files: list[str], parse: Callable[[bytes, str], dict[str, Value]],
