@@ -70,45 +70,54 @@ def _fetch(workspace: Path, what: str, dest: str | None = None) -> None:
     git(workspace, "fetch", "--no-tags", "--depth=1", "origin", refspec)
 
 
+Candidate = tuple[str, "str | None", "str | None"]  # (ref, what to fetch when missing, fetch into)
+
+
+def _remote(branch: str) -> list[Candidate]:
+    return [(f"origin/{branch}", f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"), (branch, None, None)]
+
+
+def _candidates(option: str, ctx: CIContext, workspace: Path) -> list[Candidate]:
+    """The refs to try, best first, by the rules the `baseline` option documents."""
+    if option:
+        return [(option, option, None), (f"origin/{option}", f"refs/heads/{option}", f"refs/remotes/origin/{option}")]
+    if ctx.pr_number and ctx.base_ref:
+        return _remote(ctx.base_ref)
+    branch = ctx.ref_name or current_branch(workspace)
+    default = ctx.default_branch or _guess_default_branch(workspace)
+    if default and branch and branch != default:
+        return _remote(default)
+    if ctx.before_sha:
+        # a push to the default branch: comparing with itself says nothing, so compare with the previous tip
+        return [(ctx.before_sha, ctx.before_sha, None)]
+    if ctx.kind != "local" and ctx.sha:
+        return [(f"{ctx.sha}~1", None, None)]
+    if _dirty(workspace) or not _verify(workspace, "HEAD~1"):
+        return [("HEAD", None, None)]  # local: the working tree's changes vs the last commit
+    return [("HEAD~1", None, None)]  # a clean checkout: the last commit vs the one before
+
+
+def _label(ref: str, sha: str) -> str:
+    label = ref.removeprefix("origin/")
+    if (len(label) == 40 and all(c in "0123456789abcdef" for c in label)) or label.startswith("HEAD"):
+        return sha[:7]  # "HEAD | head" says nothing; the commit does
+    return label
+
+
 def resolve_baseline(option: str, ctx: CIContext, workspace: Path) -> tuple[Baseline | None, str]:
     """Pick the ref to compare with. Returns (baseline or None, warning text or "")."""
     if option.strip().lower() == "none" or not is_repo(workspace):
         return None, ""
-    candidates: list[tuple[str, str | None, str | None]] = []  # (ref, fetch what, fetch into)
-    if option:
-        candidates.append((option, option, None))
-        candidates.append((f"origin/{option}", f"refs/heads/{option}", f"refs/remotes/origin/{option}"))
-    elif ctx.pr_number and ctx.base_ref:
-        base = ctx.base_ref
-        candidates.append((f"origin/{base}", f"refs/heads/{base}", f"refs/remotes/origin/{base}"))
-        candidates.append((base, None, None))
-    else:
-        branch = ctx.ref_name or current_branch(workspace)
-        default = ctx.default_branch or _guess_default_branch(workspace)
-        if default and branch and branch != default:
-            candidates.append((f"origin/{default}", f"refs/heads/{default}", f"refs/remotes/origin/{default}"))
-            candidates.append((default, None, None))
-        elif ctx.before_sha:
-            # a push to the default branch: comparing with itself says nothing, so compare with the previous tip
-            candidates.append((ctx.before_sha, ctx.before_sha, None))
-        elif ctx.kind != "local" and ctx.sha:
-            candidates.append((f"{ctx.sha}~1", None, None))
-        elif _dirty(workspace) or not _verify(workspace, "HEAD~1"):
-            candidates.append(("HEAD", None, None))  # local: the working tree's changes vs the last commit
-        else:
-            candidates.append(("HEAD~1", None, None))  # a clean checkout: the last commit vs the one before
+    candidates = _candidates(option, ctx, workspace)
     for ref, fetch_what, fetch_into in candidates:
         sha = _verify(workspace, ref)
         if not sha and fetch_what:
             _fetch(workspace, fetch_what, fetch_into)
             sha = _verify(workspace, ref)
         if sha:
-            label = ref.removeprefix("origin/")
-            if (len(label) == 40 and all(c in "0123456789abcdef" for c in label)) or label.startswith("HEAD"):
-                label = sha[:7]  # "HEAD | head" says nothing; the commit does
-            return Baseline(ref=ref, sha=sha, label=label), ""
+            return Baseline(ref=ref, sha=sha, label=_label(ref, sha)), ""
     wanted = candidates[0][0] if candidates else option
-    if wanted == "HEAD":
+    if wanted in ("HEAD", "HEAD~1"):
         return None, ""  # a local folder without commits: nothing to compare with, nothing to warn about
     return None, f"baseline {wanted!r} was not found (is the checkout shallow without access to origin?); no comparison"
 

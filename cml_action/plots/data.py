@@ -76,13 +76,21 @@ def _from_csv(text: str, sep: str) -> dict[str, list[Any]]:
     return {name: [_cell(r[i]) if i < len(r) else math.nan for r in body] for i, name in enumerate(header)}
 
 
+def _records(data: Any) -> bool:
+    return isinstance(data, list) and bool(data) and all(isinstance(row, dict) for row in data)
+
+
+def _columns(data: Any) -> bool:
+    return isinstance(data, dict) and bool(data) and all(isinstance(v, list) for v in data.values())
+
+
 def _from_json(data: Any, rel: str) -> dict[str, list[Any]]:
-    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+    if isinstance(data, dict) and len(data) == 1 and _records(next(iter(data.values()))):
         data = next(iter(data.values()))  # DVC's plot format: {"train": [{...}, ...]}
-    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+    if _records(data):
         names = list(dict.fromkeys(k for row in data for k in row))
         return {str(name): [_cell(row.get(name)) for row in data] for name in names}
-    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
+    if _columns(data):
         if len({len(v) for v in data.values()}) > 1:
             raise UserError(f"{rel}: JSON columns of different lengths")
         return {str(k): [_cell(v) for v in values] for k, values in data.items()}

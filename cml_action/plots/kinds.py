@@ -126,24 +126,35 @@ def _ordered(frames: list[Frame]) -> list[tuple[int, Frame]]:
 
 
 # --- x/y kinds -----------------------------------------------------------------------------------
-def _xy(spec: PlotSpec, frame: Frame) -> tuple[str | None, list[str]]:
-    """The x column (None: the row index, DVC's `step`) and the y columns of one frame."""
+def _missing(rel: str, table: Table, name: str) -> UserError:
+    return UserError(f"{rel}: no column {name!r} (columns: {', '.join(map(str, table.columns))})")
+
+
+def _x(spec: PlotSpec, frame: Frame) -> str | None:
+    """The x column; None is the row index (DVC's `step`). A DVC declaration without x means that index; a
+    file of ours without x takes its first column."""
     table, file = frame.table, frame.layer.file
-    rel = file.path
     x = file.x or spec.options.get("x")
-    declared = bool(spec.files)  # a DVC declaration: no x means DVC's step, no y means the last column
     if x and x not in table.columns:
-        if not (declared and x == "step"):
-            raise UserError(f"{rel}: no column {x!r} (columns: {', '.join(map(str, table.columns))})")
-        x = None
-    if x is None and not declared and len(table.columns) > 1:
-        x = table.columns[0]
-    ys = list(file.ys) or spec.ys
+        if not (spec.files and x == "step"):
+            raise _missing(file.path, table, x)
+        return None
+    if x is None and not spec.files and len(table.columns) > 1:
+        return table.columns[0]
+    return x
+
+
+def _xy(spec: PlotSpec, frame: Frame) -> tuple[str | None, list[str]]:
+    """The x column and the y columns of one frame: as named, else (DVC) the last column, else (ours) every
+    numeric column but x."""
+    table, rel = frame.table, frame.layer.file.path
+    x = _x(spec, frame)
+    ys = list(frame.layer.file.ys) or spec.ys
     if not ys:
-        ys = [table.columns[-1]] if declared else [c for c in table.columns if c != x and table.numeric(c)]
+        ys = [table.columns[-1]] if spec.files else [c for c in table.columns if c != x and table.numeric(c)]
     for y in ys:
         if y not in table.columns:
-            raise UserError(f"{rel}: no column {y!r} (columns: {', '.join(map(str, table.columns))})")
+            raise _missing(rel, table, y)
         if not table.numeric(y):
             raise UserError(f"{rel}: column {y!r} is not numeric")
     if not ys:
@@ -226,6 +237,17 @@ def _bar_columns(spec: PlotSpec, frame: Frame) -> tuple[str | None, str]:
     return x_found, found[0]
 
 
+def _bar_order(spec: PlotSpec, values: Any, rows: int) -> tuple[Any, str]:
+    """Which bars, in which order: as given, sorted by value (`bar_horizontal_sorted`), or the 50 largest."""
+    import numpy as np
+
+    if rows > 50:
+        return np.argsort(-np.abs(values), kind="stable")[:50], f"the 50 largest of {rows:,} bars"
+    if spec.options.get("template") == "bar_horizontal_sorted":
+        return np.argsort(-values, kind="stable"), ""
+    return np.arange(rows), ""
+
+
 def _bar(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[str, float]:
     import numpy as np
 
@@ -235,16 +257,9 @@ def _bar(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[
     cat, val = columns[head_i]
     head = frames[head_i].table
     labels = head.labels(cat) if cat is not None else [str(i) for i in range(len(head))]
-    values = head.floats(val)
-    note = ""
-    order = np.arange(len(labels))
-    if spec.options.get("template") == "bar_horizontal_sorted":
-        order = np.argsort(-values, kind="stable")
-    if len(labels) > 50:
-        order = np.argsort(-np.abs(values), kind="stable")[:50]
-        note = f"the 50 largest of {len(head):,} bars"
+    order, note = _bar_order(spec, head.floats(val), len(head))
     labels = [labels[i] for i in order]
-    drawn = [(i, f) for i, f in _ordered(frames)]
+    drawn = _ordered(frames)
     width = 0.8 / len(drawn)
     positions = np.arange(len(labels))
     for slot, (i, frame) in enumerate(drawn):
@@ -320,6 +335,27 @@ class Matrix:
         return Matrix(labels, out)
 
 
+def _from_pairs(actual: list[str], predicted: list[str]) -> Matrix:
+    import numpy as np
+
+    labels = sorted(set(actual) | set(predicted))
+    index = {label: i for i, label in enumerate(labels)}
+    values = np.zeros((len(labels), len(labels)))
+    for a, p in zip(actual, predicted):
+        values[index[a], index[p]] += 1
+    return Matrix(labels, values)
+
+
+def _from_table(table: Table) -> Matrix:
+    """A precomputed matrix: actual labels in the first column, one column per predicted label."""
+    import numpy as np
+
+    rows = table.labels(table.columns[0])
+    values = np.column_stack([table.floats(c) for c in table.columns[1:]])
+    order = [rows.index(str(c)) for c in table.columns[1:]]  # row i is the actual label of column i
+    return Matrix([str(c) for c in table.columns[1:]], values[order]).over(sorted(rows))
+
+
 def _matrix(spec: PlotSpec, frame: Frame) -> Matrix:
     """From actual/predicted pairs or a precomputed table. A DVC declaration names actual as x and predicted
     as y, as DVC's confusion templates do."""
@@ -330,18 +366,9 @@ def _matrix(spec: PlotSpec, frame: Frame) -> Matrix:
     actual = _column(table, file.x or spec.options.get("actual") or spec.options.get("x"), ACTUAL)
     predicted = _column(table, (ys[0] if ys else None) or spec.options.get("predicted"), PREDICTED)
     if actual and predicted:
-        pairs = list(zip(table.labels(actual), table.labels(predicted)))
-        labels = sorted({a for a, _ in pairs} | {p for _, p in pairs})
-        index = {label: i for i, label in enumerate(labels)}
-        values = np.zeros((len(labels), len(labels)))
-        for a, p in pairs:
-            values[index[a], index[p]] += 1
-        matrix = Matrix(labels, values)
+        matrix = _from_pairs(table.labels(actual), table.labels(predicted))
     elif _is_matrix(table):
-        rows = table.labels(table.columns[0])
-        values = np.column_stack([table.floats(c) for c in table.columns[1:]])
-        order = [rows.index(str(c)) for c in table.columns[1:]]  # row i is the actual label of column i
-        matrix = Matrix([str(c) for c in table.columns[1:]], values[order]).over(sorted(rows))
+        matrix = _from_table(table)
     else:
         raise UserError(f"{file.path}: a confusion matrix needs actual/predicted columns or a square table")
     if spec.normalized:
@@ -375,17 +402,20 @@ def _panel(ax: Any, title: str, matrix: Matrix, diff: bool, normalized: bool) ->
                     color="white" if not diff and value > top else "black")
 
 
-def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
-    from matplotlib.figure import Figure
-
-    series: Series = {}
-    matrices: list[tuple[Frame, Matrix]] = []
+def _matrices(spec: PlotSpec, frames: list[Frame]) -> list[tuple[Frame, Matrix]]:
+    matrices = []
     for frame in frames:
         try:
             matrices.append((frame, _matrix(spec, frame)))
         except UserError:
             if frame.layer.head:
-                raise
+                raise  # a baseline that is not a matrix is simply not drawn
+    return matrices
+
+
+def _panels(spec: PlotSpec, matrices: list[tuple[Frame, Matrix]], series: Series) -> tuple[list, int, int]:
+    """(title, matrix, is-difference) per panel, by file then revision (head first); a single file at two
+    revisions adds their difference. Also the number of files and of revisions."""
     files = list(dict.fromkeys(f.layer.file.path for f, _ in matrices))
     revisions = list(dict.fromkeys(f.layer.revision for f, _ in sorted(matrices, key=lambda m: not m[0].layer.head)))
     title = spec.options.get("title", spec.pattern)
@@ -393,9 +423,8 @@ def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
     panels: list[tuple[str, Matrix, bool]] = []
     for frame, matrix in sorted(matrices, key=lambda m: (files.index(m[0].layer.file.path),
                                                          revisions.index(m[0].layer.revision))):
-        key = (frame.layer.revision, frame.layer.file.path, "matrix")
-        series[key] = [(a, p, float(matrix.values[i, j])) for i, a in enumerate(matrix.labels)
-                       for j, p in enumerate(matrix.labels)]
+        series[(frame.layer.revision, frame.layer.file.path, "matrix")] = [
+            (a, p, float(matrix.values[i, j])) for i, a in enumerate(matrix.labels) for j, p in enumerate(matrix.labels)]
         name = " · ".join(([names[frame.layer.file.path]] if len(files) > 1 else []) +
                           ([frame.layer.revision] if len(revisions) > 1 else []))
         panels.append((name or title, matrix, False))
@@ -406,8 +435,16 @@ def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
         panels = [(head_f.layer.revision, h, False), (base_f.layer.revision, b, False),
                   (f"difference ({head_f.layer.revision} - {base_f.layer.revision})", Matrix(labels, h.values - b.values),
                    True)]
+    return panels, len(files), len(revisions)
+
+
+def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
+    from matplotlib.figure import Figure
+
+    series: Series = {}
+    panels, files, revisions = _panels(spec, _matrices(spec, frames), series)
     n = len(panels)
-    columns = min(n, 3) if len(files) == 1 else max(1, min(3, len(revisions)))
+    columns = min(n, 3) if files == 1 else max(1, min(3, revisions))
     rows = (n + columns - 1) // columns
     figure = Figure(figsize=(max(4.5, 3.6 * columns), 3.4 * rows + 0.5), dpi=DPI)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
@@ -416,7 +453,7 @@ def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
     for ax in axes[n:]:
         ax.set_visible(False)
     if n > 1:
-        figure.suptitle(title)
+        figure.suptitle(spec.options.get("title", spec.pattern))
     figure.subplots_adjust(left=0.1, right=0.97, bottom=0.14 / rows, top=1 - 0.55 / (3.4 * rows + 0.5) - 0.04,
                            wspace=0.35, hspace=0.55)
     return figure, "", series

@@ -73,12 +73,16 @@ def parse_plot_entries(entries: list[str]) -> list[PlotSpec]:
             if not value:
                 raise UserError(f"plots line {number}: option {key!r} has no value")
             options[key] = value
-        if "type" in options and options["type"] not in KINDS:
-            raise UserError(f"plots line {number}: type must be one of {', '.join(KINDS)}, got {options['type']!r}")
-        if "template" in options and options["template"] not in TEMPLATES:
-            raise UserError(f"plots line {number}: unknown template {options['template']!r} "
-                            f"(known: {', '.join(sorted(TEMPLATES))})")
-        if options and not paths:
-            raise UserError(f"plots line {number}: options without a file")
+        _check(number, paths, options)
         specs.extend(PlotSpec(path, dict(options)) for path in paths)
     return specs
+
+
+def _check(number: int, paths: list[str], options: dict[str, str]) -> None:
+    if "type" in options and options["type"] not in KINDS:
+        raise UserError(f"plots line {number}: type must be one of {', '.join(KINDS)}, got {options['type']!r}")
+    if "template" in options and options["template"] not in TEMPLATES:
+        raise UserError(f"plots line {number}: unknown template {options['template']!r} "
+                        f"(known: {', '.join(sorted(TEMPLATES))})")
+    if options and not paths:
+        raise UserError(f"plots line {number}: options without a file")

@@ -108,28 +108,27 @@ def _layers(spec: PlotSpec, files: list[PlotFile], job: Job, read_at: Reader, tm
     return layers, stale
 
 
-def collect_plots(specs: list[PlotSpec], job: Job, read_at: Reader, out: Contribution) -> list[object]:
-    """Figures in declaration order into `out`; returns what was drawn (RenderedPlot, with its data series)."""
-    jobs: list[DrawJob] = []
-    slots: list[Figure | int] = []  # a figure, or the index of the draw job that will fill the place
-    with tempfile.TemporaryDirectory(prefix="cml-plots-") as tmp:
-        for spec in specs:
-            data: list[PlotFile] = []
-            for file in _files(spec, job, out):
-                if Path(file.path).suffix.lower() not in IMAGE_SUFFIXES:
-                    data.append(file)
-                    continue
-                head = check(job.workspace, file.path)
-                if isinstance(head, Refused):
-                    out.refused.append(head)
-                else:
-                    slots.append(_image(file.path, head, job, read_at, out))
-            for group in ([data] if spec.files and data else [[file] for file in data]):
-                layers, stale = _layers(spec, group, job, read_at, Path(tmp), out)
-                if any(layer.head for layer in layers):
-                    slots.append(len(jobs))
-                    jobs.append(DrawJob(spec, tuple(layers), spec.pattern if spec.files else group[0].path, stale))
-        drawn = (job.painter or Painter(0)).draw(jobs, job.out_dir / "plots")
+def _plan(spec: PlotSpec, job: Job, read_at: Reader, tmp: Path, out: Contribution, jobs: list[DrawJob],
+          slots: list[Figure | int]) -> None:
+    """One spec's images (placed now) and data plots (a draw job each, placed when drawn)."""
+    data: list[PlotFile] = []
+    for file in _files(spec, job, out):
+        if Path(file.path).suffix.lower() not in IMAGE_SUFFIXES:
+            data.append(file)
+            continue
+        head = check(job.workspace, file.path)
+        if isinstance(head, Refused):
+            out.refused.append(head)
+        else:
+            slots.append(_image(file.path, head, job, read_at, out))
+    for group in ([data] if spec.files and data else [[file] for file in data]):
+        layers, stale = _layers(spec, group, job, read_at, tmp, out)
+        if any(layer.head for layer in layers):
+            slots.append(len(jobs))
+            jobs.append(DrawJob(spec, tuple(layers), spec.pattern if spec.files else group[0].path, stale))
+
+
+def _place(slots: list[Figure | int], drawn: list[object], job: Job, out: Contribution) -> list[object]:
     plots = []
     for slot in slots:
         if isinstance(slot, Figure):
@@ -139,11 +138,22 @@ def collect_plots(specs: list[PlotSpec], job: Job, read_at: Reader, out: Contrib
         if isinstance(result, str):
             out.problems.add(result)
             continue
-        plot, stale = result
+        plot, stale = result  # type: ignore[misc]
         plots.append(plot)
         caption = plot.caption + ("; stale: not written by this run" if stale else "")
         out.figures.append(Figure(plot.image.relative_to(job.out_dir).as_posix(), caption))
     return plots
+
+
+def collect_plots(specs: list[PlotSpec], job: Job, read_at: Reader, out: Contribution) -> list[object]:
+    """Figures in declaration order into `out`; returns what was drawn (RenderedPlot, with its data series)."""
+    jobs: list[DrawJob] = []
+    slots: list[Figure | int] = []  # a figure, or the index of the draw job that will fill the place
+    with tempfile.TemporaryDirectory(prefix="cml-plots-") as tmp:
+        for spec in specs:
+            _plan(spec, job, read_at, Path(tmp), out, jobs, slots)
+        drawn = (job.painter or Painter(0)).draw(jobs, job.out_dir / "plots")
+    return _place(slots, drawn, job, out)
 
 
 def _draw(job: DrawJob, out_dir: Path) -> object:
