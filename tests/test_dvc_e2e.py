@@ -217,7 +217,7 @@ def _short(ours: list[str], theirs: str | None) -> str:
 
 def _points(plot, rev_names: dict[str, str]) -> dict[tuple[str, str, str], set]:
     """Ours as DVC keys them: (revision, file, field) -> the set of (x, y) points drawn."""
-    return {(rev_names.get(rev, rev), file, field): set(map(tuple, points))
+    return {(rev_names.get(rev, rev), file, field): {tuple(p) for p in points}
             for (rev, file, field), points in plot.series.items()}
 
 

@@ -44,8 +44,8 @@ def test_the_users_markdown_images_are_copied_into_the_report_folder(tmp_path: P
     report = (repo / "cml-report" / "report.md").read_text()
     assert "![curve](images/plots/curve.png)" in report
     assert (repo / "cml-report" / "images" / "plots" / "curve.png").read_bytes() == (repo / "plots" / "curve.png").read_bytes()
-    assert "*(image `../nope.png` not included: file not found)*" in report
-    assert "image `../../../etc/hostname` not included" in report and "](../" not in report
+    assert "⚠️ image `../nope.png` was not included: file not found." in report
+    assert "⚠️ image `../../../etc/hostname` was not included" in report and "](../" not in report
 
 
 def test_two_baselines_get_a_column_each(tmp_path: Path):

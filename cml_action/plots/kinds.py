@@ -170,6 +170,13 @@ def _values(table: Table, x: str | None, y: str) -> tuple[Any, Any]:
     return xs, ys
 
 
+def _pairs(xs: Any, ys: Any) -> Any:
+    """The drawn points as one (n, 2) array: recorded for checks, without building a million tuples."""
+    import numpy as np
+
+    return np.column_stack([xs, ys])
+
+
 def _axis_labels(ax: Any, spec: PlotSpec, x: str | None, ys: list[str]) -> None:
     ax.set_xlabel(spec.options.get("x_label", str(x) if x is not None else "step"))
     ax.set_ylabel(spec.options.get("y_label", ys[0] if len(set(ys)) == 1 else "value"))
@@ -183,7 +190,7 @@ def _line(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple
         x, ys = columns[i]
         for y in ys:
             xs, vs = _values(frame.table, x, y)
-            series[(frame.layer.revision, frame.layer.file.path, y)] = list(zip(xs.tolist(), vs.tolist()))
+            series[(frame.layer.revision, frame.layer.file.path, y)] = _pairs(xs, vs)
             keep = min_max(vs)
             ax.plot(xs[keep], vs[keep], **styles(frame, y))
             if len(keep) < len(vs):
@@ -211,7 +218,7 @@ def _scatter(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tu
     for i, frame in _ordered(frames):
         x, ys = columns[i]
         xs, vs = _values(frame.table, x, ys[0])
-        series[(frame.layer.revision, frame.layer.file.path, ys[0])] = list(zip(xs.tolist(), vs.tolist()))
+        series[(frame.layer.revision, frame.layer.file.path, ys[0])] = _pairs(xs, vs)
         sx, sv = _sample(xs, vs)
         style = styles(frame, ys[0])
         ax.scatter(sx, sv, s=8, color=style["color"], alpha=0.8 if frame.layer.head else 0.5, label=style["label"],
@@ -289,7 +296,7 @@ def _curve(ax: Any, frames: list[Frame], series: Series, xname: str, yname: str,
             continue
         xs = frame.table.floats(cols[xname])
         ys = frame.table.floats(cols[yname])
-        series[(frame.layer.revision, frame.layer.file.path, yname)] = list(zip(xs.tolist(), ys.tolist()))
+        series[(frame.layer.revision, frame.layer.file.path, yname)] = _pairs(xs, ys)
         order = np.argsort(xs, kind="stable")
         xs, ys = xs[order], ys[order]
         area = float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2)) if len(xs) > 1 else float("nan")

@@ -289,7 +289,8 @@ def _side_by_side(fig: Figure, alt: str) -> list[str]:
     labels = [label for label, _ in fig.beside] + [fig.head_label]
     paths = [path for _, path in fig.beside] + [fig.path]
     return [f"| {' | '.join(_cell(label) for label in labels)} |", "|" + "---|" * len(labels),
-            "| " + " | ".join(f"![{alt} ({_cell(label)})]({path})" for label, path in zip(labels, paths)) + " |", ""]
+            "| " + " | ".join(f"![{alt} ({_cell(label)})]({path})" for label, path in zip(labels[:-1], paths))
+            + f" | ![{alt}]({fig.path}) |", ""]
 
 
 def _section(section: Section) -> list[str]:

@@ -36,7 +36,7 @@ class MarkdownSource:
                 return ref
             return _copy_in(job, result.parent, ref, notes)
 
-        body = replace_refs(text, repoint, lambda ref: f"*(image `{ref}` not included: {notes.get(ref, 'not found')})*")
+        body = replace_refs(text, repoint, lambda ref: f"⚠️ image `{ref}` was not included: {notes.get(ref, 'not found')}.")
         out.lead_sections.append(Section(title="", body=body, priority=2))
         return out
 

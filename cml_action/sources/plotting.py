@@ -165,6 +165,17 @@ def _draw(job: DrawJob, out_dir: Path) -> object:
         return str(exc)
 
 
+def _draw_away(job: DrawJob, out_dir: Path) -> object:
+    """In a worker: the plot without its recorded points, which would only cost pickling."""
+    import dataclasses
+
+    result = _draw(job, out_dir)
+    if isinstance(result, tuple):
+        plot, stale = result
+        return dataclasses.replace(plot, series={}), stale
+    return result
+
+
 def _warm() -> None:
     """A worker's first act: import the drawing stack and draw once (fonts load on the first text)."""
     from matplotlib.figure import Figure
@@ -196,7 +207,7 @@ class Painter:
         """Each job's (RenderedPlot, stale) or its one-line problem, in order."""
         if self.pool is None or not jobs:
             return [_draw(j, out_dir) for j in jobs]
-        return list(self.pool.map(_draw, jobs, [out_dir] * len(jobs)))
+        return list(self.pool.map(_draw_away, jobs, [out_dir] * len(jobs)))
 
     def close(self) -> None:
         if self.pool is not None:
