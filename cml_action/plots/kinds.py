@@ -70,7 +70,7 @@ def draw(kind: str, spec: PlotSpec, frames: list[Frame]) -> tuple[Figure, str, S
     handles = ax.get_legend_handles_labels()[0]
     if handles:
         points = sum(len(v) for v in series.values())
-        ax.legend(loc="best" if points < 2000 else "upper right", fontsize=8)
+        ax.legend(loc="best" if points < 500 else "upper right", fontsize=8)  # "best" scans every point
     figure.subplots_adjust(left=left, right=0.98, bottom=0.11, top=0.92)
     return figure, note, series
 

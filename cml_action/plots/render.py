@@ -92,7 +92,7 @@ def render_layers(spec: PlotSpec, layers: list[Layer], out_dir: Path, name: str)
         figure, note, series = kinds.draw(kind, spec, frames)
         out_dir.mkdir(parents=True, exist_ok=True)
         image = out_dir / (name.replace("/", "__") + ".png")
-        figure.savefig(image, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 3})
+        figure.savefig(image, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 1})
     revisions = list(dict.fromkeys(f.layer.revision for f in sorted(frames, key=lambda f: not f.layer.head)))
     lost = [layer.revision for layer in layers if not layer.head and layer.revision not in revisions]
     files = list(dict.fromkeys(f"`{layer.file.path}`" for layer in layers))

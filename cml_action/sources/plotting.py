@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from cml_action.errors import UserError
@@ -187,32 +188,78 @@ def _warm() -> None:
     figure.canvas.draw()
 
 
+def _zygote(conn: Any, workers: int) -> None:
+    """The drawing process: imports matplotlib once, then forks its workers from itself, so each worker starts
+    with everything imported (copy-on-write) instead of importing it again."""
+    _warm()
+    pool = None
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        for future in [pool.submit(int) for _ in range(workers)]:
+            future.result()
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break  # the report process is gone
+            if message is None:
+                break
+            jobs, out_dir = message
+            if pool is not None and len(jobs) > 1:
+                conn.send(list(pool.map(_draw_away, jobs, [out_dir] * len(jobs))))
+            else:
+                conn.send([_draw_away(j, out_dir) for j in jobs])
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 class Painter:
-    """Worker processes for drawing, forked early (before DVC is imported and values are read), so that
-    importing matplotlib, the largest fixed cost of a report, runs while the sources read their data; with
-    several cores the plots are then drawn side by side. Without workers, plots are drawn here."""
+    """Draws the plots in a separate process started early (forked before DVC is imported and values are
+    read), so that importing matplotlib, the largest fixed cost of a report, runs while the sources read their
+    data; that process forks `workers` drawing workers once warm, which draw side by side. Without a process
+    (workers 0, no fork), or if it fails, plots are drawn here."""
 
     def __init__(self, workers: int) -> None:
-        self.pool = None
+        self._conn: Any = None
+        self._proc: Any = None
         if workers >= 1 and hasattr(os, "fork"):
             import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                                            initializer=_warm)
-            for _ in range(workers):
-                self.pool.submit(int)  # start every worker now, not at the first plot
+            context = multiprocessing.get_context("fork")
+            here, there = context.Pipe()
+            self._proc = context.Process(target=_zygote, args=(there, workers), daemon=False)
+            self._proc.start()
+            there.close()
+            self._conn = here
 
     def draw(self, jobs: list[DrawJob], out_dir: Path) -> list[object]:
         """Each job's (RenderedPlot, stale) or its one-line problem, in order."""
-        if self.pool is None or not jobs:
-            return [_draw(j, out_dir) for j in jobs]
-        return list(self.pool.map(_draw_away, jobs, [out_dir] * len(jobs)))
+        if self._conn is not None and jobs:
+            try:
+                self._conn.send((jobs, out_dir))
+                return self._conn.recv()
+            except (EOFError, OSError):
+                self.close()
+        return [_draw(j, out_dir) for j in jobs]
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(timeout=30)
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc = None
 
     def __enter__(self) -> Painter:
         return self
@@ -222,7 +269,6 @@ class Painter:
 
 
 def painter(wanted: bool) -> Painter:
-    """One worker, or more where cores are plenty: each worker imports matplotlib itself (about half a second
-    of CPU), which pays only when there are cores to spare for drawing side by side."""
+    """A drawing worker per core, up to MAX_WORKERS, when the sources may draw."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return Painter(max(1, min(MAX_WORKERS, cores // 2 - 1)) if wanted else 0)
+    return Painter(min(MAX_WORKERS, cores) if wanted else 0)
