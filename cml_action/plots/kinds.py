@@ -65,6 +65,11 @@ def draw(kind: str, spec: PlotSpec, frames: list[Frame]) -> tuple[Figure, str, S
     ax = figure.add_subplot()
     drawer = {"line": _line, "scatter": _scatter, "bar": _bar, "roc": _roc, "pr": _pr}[kind]
     series: Series = {}
+    if kind != "bar":  # a few round ticks read as well, and each tick is a costly artist to draw
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(6))
+        ax.yaxis.set_major_locator(MaxNLocator(6))
     note, left = drawer(ax, spec, frames, series)
     ax.set_title(spec.options.get("title", spec.pattern))
     handles = ax.get_legend_handles_labels()[0]
