@@ -117,18 +117,22 @@ def _big_csv(path: Path, sep: str, columns: list[str] | None) -> dict[str, Any]:
     return {str(c): frame[c].to_numpy() for c in frame.columns}
 
 
+def _read(path: Path, rel: str, columns: list[str] | None) -> dict[str, Any]:
+    suffix = path.suffix.lower()
+    sep = "\t" if suffix == ".tsv" else ","
+    if suffix in (".csv", ".tsv", ".txt"):
+        if path.stat().st_size > BIG:
+            return _big_csv(path, sep, columns)
+        return _from_csv(path.read_text(encoding="utf-8-sig"), sep)
+    if suffix == ".json":
+        return _from_json(json.loads(path.read_text(encoding="utf-8-sig")), rel)
+    raise UserError(f"{rel}: cannot plot {suffix or 'extension-less'} files (CSV, TSV, JSON or an image)")
+
+
 def load_table(path: Path, rel: str, columns: list[str] | None = None) -> Table:
     """A non-empty table; `columns` (when given) must all be there, and only they are kept."""
-    suffix = path.suffix.lower()
     try:
-        if suffix in (".csv", ".tsv", ".txt") and path.stat().st_size > BIG:
-            data = _big_csv(path, "\t" if suffix == ".tsv" else ",", columns)
-        elif suffix in (".csv", ".tsv", ".txt"):
-            data = _from_csv(path.read_text(encoding="utf-8-sig"), "\t" if suffix == ".tsv" else ",")
-        elif suffix == ".json":
-            data = _from_json(json.loads(path.read_text(encoding="utf-8-sig")), rel)
-        else:
-            raise UserError(f"{rel}: cannot plot {suffix or 'extension-less'} files (CSV, TSV, JSON or an image)")
+        data = _read(path, rel, columns)
     except UserError:
         raise
     except (ValueError, OSError, UnicodeDecodeError, csv.Error) as exc:
