@@ -58,9 +58,12 @@ class Job:
         if self.since is None:
             return False
         try:
-            return os.stat(path).st_mtime < self.since
+            mtime_ns = os.stat(path).st_mtime_ns
         except OSError:
             return False
+        # a file system that keeps whole seconds (or FAT's two) truncates a fresh write to before the start
+        coarse = 2.0 if mtime_ns % 1_000_000_000 == 0 else 0.0
+        return mtime_ns / 1e9 < self.since - coarse
 
 
 @dataclass
