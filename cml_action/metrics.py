@@ -30,6 +30,9 @@ class MetricRow:
     key: str  # flattened key, nested keys joined with dots ("eval.f1"); CSV/TSV: last row's column
     head: float | str | bool | None
     base: float | str | bool | None
+    more: tuple[Value, ...] = ()  # values at the further baselines, when `baseline` names several refs
+    stale: bool = False  # the head value comes from a file this run did not write (a failed training...)
+    unread: tuple[bool, ...] = ()  # per baseline: its file exists there but could not be read
 
     @property
     def changed(self) -> bool:

@@ -50,8 +50,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("report", "A markdown file of yours to include; with `command: publish`, a report folder or file posted as is."),
     Option(
         "baseline",
-        "Git ref to compare with. Default: the pull request's base branch; on a push to the default branch, "
-        "the previous tip; else the default branch. `none` disables comparison.",
+        "Git ref to compare with, or several (`main v1.2.0`): a column each, plots overlaid; the first is the "
+        "one the summary and gates use. Default: the pull request's base branch; on a push to the default "
+        "branch, the previous tip; else the default branch. `none` disables comparison.",
         commands=BUILD_COMMANDS,
     ),
     Option("target", "Where to post: `auto`, `pr`, `commit`, `issue:N` or `none`.", default="auto"),

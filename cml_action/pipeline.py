@@ -1,31 +1,33 @@
-"""The `run`, `report` and `publish` commands: inputs -> (training) -> report file -> posted report.
+"""The `run`, `report` and `publish` commands: validate -> train -> collect -> gate -> render -> publish.
 
-Inputs are validated before training starts (an unknown target should not cost an hour of GPU).
-Problems found after training (a missing metrics file...) never lose the run: the report is still
-written and posted with the problem stated, and the exit code says 2 afterwards.
+Inputs are validated before training starts (an unknown target should not cost an hour of GPU). What the
+report contains comes from the sources (cml_action/sources/), each answering for its own content and its own
+problems; problems found after training (a missing metrics file, a failed `dvc pull`...) never lose the run:
+the report is still written and posted with the problem stated, and the exit code says 2 afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+
+from cml_action import sources
 
 from cml_action.ci.context import CIContext, detect
 from cml_action.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PermissionDenied, UserError
 from cml_action.forges import find_token, open_forge
 from cml_action.forges.base import Target
-from cml_action.gitrefs import Baseline, current_branch, head_sha, resolve_baseline, show
-from cml_action.metrics import MetricRow, Value, load_values, rows_for
+from cml_action.gitrefs import Blobs, current_branch, head_sha, resolve_baselines
 from cml_action.publish import publish
-from cml_action.report.model import Section
-from cml_action.report.render import Figure, ReportData, render
+from cml_action.report.render import ReportData, render
+from cml_action.sources.base import Contribution, Job, Problems
 from cml_action.train import TrainResult, run_training
-from cml_action.workspace_files import Refused, check, expand
+from cml_action.workspace_files import Refused, check
 
 META_FILE = "report.json"
 REPORT_FILE = "report.md"
@@ -52,113 +54,27 @@ def _context(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[CIContex
     return ctx, token, source
 
 
-class Problems:
-    """Input problems found after training: reported, then turned into exit code 2."""
+@dataclass(frozen=True)
+class Plan:
+    """What was validated before any compute was spent."""
 
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def add(self, message: str) -> None:
-        self.messages.append(message)
+    out_dir: Path
+    gate_rules: list | None
 
 
-def _load_side(files: list[str], workspace: Path, baseline: Baseline | None, problems: Problems) -> list[MetricRow]:
-    head: dict[str, dict[str, Value]] = {}
-    base: dict[str, dict[str, Value]] = {}
-    for name in files:
-        result = check(workspace, name)
-        if isinstance(result, Refused):
-            problems.add(f"{name}: {result.reason}")
-            continue
-        try:
-            head[name] = load_values(result, name)
-        except UserError as exc:
-            problems.add(str(exc))
-        if baseline is not None:
-            raw = show(workspace, baseline.sha, name)
-            if raw is not None:
-                try:
-                    base[name] = load_values(raw, name)
-                except UserError:
-                    pass  # a baseline the user cannot fix any more is simply absent
-    return rows_for(files, head, base)
+@dataclass
+class Trained:
+    """The train step's outcome: the training (None when nothing ran), when it started (values written before
+    are stale; None when nothing ran or DVC vouched for its outputs) and what the DVC hooks reported."""
+
+    training: TrainResult | None = None
+    since: float | None = None
+    contribution: Contribution = field(default_factory=Contribution)
 
 
-def _rows(patterns: list[str], workspace: Path, baseline: Baseline | None, problems: Problems) -> list[MetricRow]:
-    files, unmatched = expand(workspace, patterns)
-    for pattern in unmatched:
-        problems.add(f"{pattern}: no file matches")
-    return _load_side(files, workspace, baseline, problems)
-
-
-def _figures(
-    entries: list[str], workspace: Path, out_dir: Path, baseline: Baseline | None, data: ReportData, problems: Problems
-) -> None:
-    from cml_action.plots import IMAGE_SUFFIXES, parse_plot_entries, render_plot
-
-    for spec in parse_plot_entries(entries):
-        files, unmatched = expand(workspace, [spec.pattern])
-        for pattern in unmatched:
-            problems.add(f"{pattern}: no file matches")
-        for rel in files:
-            result = check(workspace, rel)
-            if isinstance(result, Refused):
-                data.refused.append(result)
-                continue
-            if result.suffix.lower() in IMAGE_SUFFIXES:
-                dest = out_dir / "images" / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if result != dest.resolve():
-                    shutil.copyfile(result, dest)
-                data.figures.append(Figure(dest.relative_to(out_dir).as_posix()))
-                continue
-            with tempfile.TemporaryDirectory() as tmp:
-                base_file = None
-                if baseline is not None:
-                    raw = show(workspace, baseline.sha, rel)
-                    if raw is not None:
-                        base_file = Path(tmp) / Path(rel).name
-                        base_file.write_bytes(raw)
-                try:
-                    plot = render_plot(spec, rel, result, base_file, out_dir / "plots")
-                except UserError as exc:
-                    problems.add(str(exc))
-                    continue
-            data.figures.append(Figure(plot.image.relative_to(out_dir).as_posix(), plot.caption))
-
-
-def _user_markdown(path_text: str, workspace: Path, out_dir: Path, problems: Problems) -> Section | None:
-    """The user's own markdown, with its relative image links re-pointed from its folder to the report's."""
-    from cml_action.report.images import replace_refs
-
-    result = check(workspace, path_text)
-    if isinstance(result, Refused):
-        problems.add(f"{path_text}: {result.reason}")
-        return None
-    text = result.read_text(encoding="utf-8", errors="replace")
-    source_dir = result.parent
-
-    def repoint(ref: str) -> str:
-        if ref.startswith("/"):
-            return ref
-        import os
-
-        return os.path.relpath(source_dir / ref, out_dir.resolve())
-
-    return Section(title="", body=replace_refs(text, repoint, lambda ref: ref), priority=2)
-
-
-def _conclusion(training: TrainResult | None, gates: str) -> str:
-    if training is not None and not training.ok:
-        return "failure"
-    return {"passed": "success", "failed": "failure"}.get(gates, "neutral")
-
-
-def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    ctx, token, token_source = _context(args, env)
-    workspace = ctx.workspace
-    # --- validate everything that can be validated before spending compute ---------------------
-    Target.parse(args.target)  # an unknown target fails now, not after an hour of training
+def _validate(args: argparse.Namespace, ctx: CIContext) -> Plan:
+    """Everything that can be checked before spending compute: an unknown target should not cost an hour of GPU."""
+    Target.parse(args.target)
     gate_rules = None
     if args.gates:
         from cml_action.gates import parse_gates
@@ -170,82 +86,100 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         parse_plot_entries(args.plots)
     if args.gates_missing not in ("fail", "skip"):
         raise UserError(f"--gates-missing must be fail or skip, got {args.gates_missing!r}")
-    out_dir = (workspace / args.output_dir).resolve()
+    out_dir = (ctx.workspace / args.output_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    problems = Problems()
+    return Plan(out_dir=out_dir, gate_rules=gate_rules)
 
-    # --- train ----------------------------------------------------------------------------------
-    training: TrainResult | None = None
-    use_dvc = _dvc_in_use(args, workspace)
-    if args.command == "run":
-        if getattr(args, "dvc_pull", False) and use_dvc is not None:
-            use_dvc.pull(workspace)
-        if args.run:
-            training = _train(args, workspace, ctx, env)
-        elif getattr(args, "dvc_repro", False) and use_dvc is not None:
-            import time
 
-            started = time.monotonic()
-            try:
-                use_dvc.repro(workspace)
-                code = 0
-            except Exception as exc:  # noqa: BLE001 - reported as a failed training, with its message
-                print(f"cml-action: dvc repro failed: {exc}", file=sys.stderr)
-                code = 1
-            from cml_action import hardware
+def _conclusion(training: TrainResult | None, gates: str) -> str:
+    if training is not None and not training.ok:
+        return "failure"
+    return {"passed": "success", "failed": "failure"}.get(gates, "neutral")
 
-            training = TrainResult("dvc repro", code, time.monotonic() - started, [], hardware.describe())
-        if training is not None and training.ok and getattr(args, "dvc_push", False) and use_dvc is not None:
-            use_dvc.push(workspace)
 
-    # --- collect ----------------------------------------------------------------------------------
-    baseline, warning = resolve_baseline(args.baseline, ctx, workspace)
-    data = ReportData(title=args.title, ctx=ctx, sha=ctx.sha, branch=ctx.ref_name, baseline=baseline,
-                      training=training, headline=args.headline)
-    if warning:
-        data.warnings.append(warning)
-    metrics_files, params_files, plot_entries = args.metrics, args.params, args.plots
-    if use_dvc is not None and not (metrics_files or params_files or plot_entries):
-        try:
-            declared = use_dvc.declared(workspace)
-            data.metrics = use_dvc.metric_rows(workspace, baseline.sha if baseline else None, declared)
-            data.params = use_dvc.param_rows(workspace, baseline.sha if baseline else None, declared)
-            plot_entries = _dvc_plot_entries(declared)
-        except UserError as exc:
-            problems.add(str(exc))
-    else:
-        data.metrics = _rows(metrics_files, workspace, baseline, problems)
-        data.params = _rows(params_files, workspace, baseline, problems)
-    if plot_entries:
-        _figures(plot_entries, workspace, out_dir, baseline, data, problems)
-    if args.tensorboard:
-        _tensorboard(args.tensorboard, workspace, out_dir, data, problems)
-    if args.notebook_diff and baseline is not None:
-        from cml_action.notebooks import notebook_diff_section
+def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """train -> collect -> gate -> render -> publish."""
+    ctx, token, token_source = _context(args, env)
+    plan = _validate(args, ctx)
+    chosen = sources.choose(args, ctx.workspace)
+    trained = train(args, ctx, env, chosen)
+    data, problems = collect(args, ctx, chosen, trained, plan.out_dir)
+    gate(plan.gate_rules, args, data)
+    markdown, report_path, meta = write_report(args, ctx, data, plan.out_dir)
+    code = _post(args, ctx, token, token_source, markdown, plan.out_dir, report_path, meta)
+    return _exit_code(args, data, problems, code)
 
-        section = notebook_diff_section(workspace, baseline.sha)
-        if section is not None:
-            data.sections.append(section)
-    if args.report:
-        section = _user_markdown(args.report, workspace, out_dir, problems)
-        if section is not None:
-            data.sections.insert(0, section)
-    if gate_rules is not None:
-        from cml_action.gates import evaluate_gates, gates_markdown
 
-        gates = evaluate_gates(gate_rules, data.metrics, args.gates_missing)
-        data.gates_status = gates.status
-        data.gates_markdown = gates_markdown(gates)
-    data.warnings.extend(f"input problem: {m}" for m in problems.messages)
+def train(args: argparse.Namespace, ctx: CIContext, env: Mapping[str, str], chosen: list) -> Trained:
+    """The user's command (or a source's, `dvc repro`), between the sources' before/after hooks. A hook that
+    fails before training (a failed `dvc pull`) stops the training: its data would be missing."""
+    trained = Trained()
+    if args.command != "run":
+        return trained
+    hooks = [s for s in chosen if isinstance(s, sources.TrainingHooks)]
+    for hook in hooks:
+        trained.contribution.extend(hook.before_training(ctx, env))
+    if trained.contribution.problems.messages:
+        return trained
+    started = time.time()
+    if args.run:
+        trained.training = _train(args, ctx.workspace, ctx, env)
+        trained.since = started
+    for hook in hooks if trained.training is None else []:
+        trained.training = hook.train(ctx, env)
+        if trained.training is not None:
+            trained.since = None if trained.training.ok else started  # DVC vouches for what it skipped
+            break
+    for hook in hooks:
+        trained.contribution.extend(hook.after_training(ctx, env, trained.training))
+    return trained
 
-    # --- write and post -------------------------------------------------------------------------
+
+def collect(args: argparse.Namespace, ctx: CIContext, chosen: list, trained: Trained,
+            out_dir: Path) -> tuple[ReportData, Problems]:
+    """Every source's contribution against the baseline(s), gathered into the report's data."""
+    from cml_action.sources.plotting import painter
+
+    found = trained.contribution
+    with painter(any(getattr(s, "draws", False) for s in chosen)) as drawing, Blobs(ctx.workspace) as blobs:
+        baselines, warnings = resolve_baselines(args.baseline, ctx, ctx.workspace)  # the painter warms up meanwhile
+        head_label = "workspace" if ctx.kind == "local" and baselines and baselines[0].ref == "HEAD" else "head"
+        job = Job(workspace=ctx.workspace, out_dir=out_dir, baselines=tuple(baselines), head_label=head_label,
+                  since=trained.since, painter=drawing, blobs=blobs)
+        found.extend(sources.collect(chosen, job))
+    data = ReportData(title=args.title, ctx=ctx, sha=ctx.sha, branch=ctx.ref_name,
+                      baseline=baselines[0] if baselines else None, training=trained.training, headline=args.headline,
+                      more_baselines=baselines[1:], head_label=head_label)
+    data.warnings += warnings + found.warnings
+    data.metrics, data.params, data.figures, data.refused = found.metrics, found.params, found.figures, found.refused
+    data.sections = found.lead_sections + found.sections
+    data.warnings.extend(f"input problem: {m}" for m in found.problems.messages)
+    return data, found.problems
+
+
+def gate(gate_rules: list | None, args: argparse.Namespace, data: ReportData) -> None:
+    if gate_rules is None:
+        return
+    from cml_action.gates import evaluate_gates, gates_markdown
+
+    gates = evaluate_gates(gate_rules, data.metrics, args.gates_missing)
+    data.gates_status = gates.status
+    data.gates_markdown = gates_markdown(gates)
+
+
+def write_report(args: argparse.Namespace, ctx: CIContext, data: ReportData, out_dir: Path) -> tuple[str, Path, dict]:
     markdown = render(data)
     report_path = out_dir / REPORT_FILE
     report_path.write_text(markdown, encoding="utf-8")
     meta = {"title": args.title, "sha": ctx.sha, "pr_number": ctx.pr_number, "gates": data.gates_status,
-            "conclusion": _conclusion(training, data.gates_status)}
+            "conclusion": _conclusion(data.training, data.gates_status)}
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    code = _post(args, ctx, token, token_source, markdown, out_dir, report_path, meta)
+    return markdown, report_path, meta
+
+
+def _exit_code(args: argparse.Namespace, data: ReportData, problems: Problems, code: int) -> int:
+    """After the report is posted: training failed 1, input problems 2, failed gates 1 (when asked)."""
+    training = data.training
     if training is not None and not training.ok:
         print(f"cml-action: error: training failed with exit code {training.exit_code}", file=sys.stderr)
         return EXIT_FAILED
@@ -268,44 +202,6 @@ def _train(args: argparse.Namespace, workspace: Path, ctx: CIContext, env: Mappi
             outcome = run_in_image(args.train_image, args.run, workspace, args.train_env, env, sys.stdout)
         return TrainResult(args.run, outcome.exit_code, outcome.duration_s, list(outcome.tail), hardware.describe())
     return run_training(args.run, workspace, ctx, env)
-
-
-def _dvc_in_use(args: argparse.Namespace, workspace: Path):
-    """The DVC integration module when this is a DVC project, else None (DVC is an optional extra)."""
-    if not (workspace / "dvc.yaml").exists():
-        return None
-    try:
-        from cml_action import dvc_source
-    except ImportError:
-        return None
-    return dvc_source if dvc_source.is_dvc_project(workspace) else None
-
-
-def _dvc_plot_entries(declared) -> list[str]:
-    import shlex
-
-    entries = []
-    for plot in getattr(declared, "plots", []) or []:
-        path = getattr(plot, "path", None) or plot[0]
-        options = getattr(plot, "options", None) or (plot[1] if isinstance(plot, tuple) else {})
-        entries.append(" ".join([shlex.quote(path)] + [f"{k}={shlex.quote(str(v))}" for k, v in options.items()]))
-    return entries
-
-
-def _tensorboard(logdir: str, workspace: Path, out_dir: Path, data: ReportData, problems: Problems) -> None:
-    from cml_action.tensorboard_source import scalar_plots
-
-    result = check(workspace, logdir) if not (workspace / logdir).is_dir() else (workspace / logdir).resolve()
-    if isinstance(result, Refused) or not result.is_dir():
-        problems.add(f"{logdir}: TensorBoard log directory not found in the workspace")
-        return
-    try:
-        plots = scalar_plots(result, out_dir / "tensorboard")
-    except UserError as exc:
-        problems.add(str(exc))  # after training: report the problem, never lose the report
-        return
-    for plot in plots:
-        data.figures.append(Figure(plot.image.relative_to(out_dir).as_posix(), plot.caption))
 
 
 def _post(

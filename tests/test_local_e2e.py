@@ -1,5 +1,6 @@
 """Local mode: no CI variables, no token: the report and its images land in a folder, exit 0."""
 
+import subprocess
 from pathlib import Path
 
 from repo_helpers import example_repo, run_cli
@@ -14,8 +15,13 @@ def test_local_run_trains_and_writes_a_report_comparing_with_main(tmp_path: Path
     report = (repo / "cml-report" / "report.md").read_text()
     assert "| Metric | main | head | Change |" in report
     assert "| **model.max_depth** | 6 | **2** |" in report  # changed params first, bold
-    assert "![confusion_matrix.png](images/confusion_matrix.png)" in report
+    # an image plot that changed: main's and head's side by side, both copied into the report folder
+    assert ("| main | head |\n|---|---|\n| ![confusion_matrix.png (main)](images/baselines/main/confusion_matrix.png) | "
+            "![confusion_matrix.png](images/confusion_matrix.png) |") in report
     assert (repo / "cml-report" / "images" / "confusion_matrix.png").read_bytes() == (repo / "confusion_matrix.png").read_bytes()
+    main_png = subprocess.run(["git", "show", "main:confusion_matrix.png"], cwd=repo, capture_output=True, check=True).stdout
+    assert (repo / "cml-report" / "images" / "baselines" / "main" / "confusion_matrix.png").read_bytes() == main_png
+    assert main_png != (repo / "confusion_matrix.png").read_bytes()
     assert "cml-report/report.md" in out.stdout
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from cml_action.notebooks import notebook_diff_section
+from cml_action.sources.notebooks import notebook_diff_section
 from repo_helpers import git
 
 

@@ -11,6 +11,7 @@ from matplotlib.image import imread
 
 from cml_action.errors import UserError
 from cml_action.plots import PlotSpec, parse_plot_entries, render_plot
+from cml_action.plots.data import load_table
 from cml_action.plots.render import BASE, HEAD, choose_kind
 
 
@@ -77,15 +78,15 @@ def test_confusion_from_pairs_with_baseline_has_three_panels(tmp_path: Path):
     base_rows = "actual,predicted\n" + "cat,cat\n" * 5 + "cat,dog\n" * 5 + "dog,dog\n" * 10
     head = csv(tmp_path / "cm.csv", rows)
     base = csv(tmp_path / "cm0.csv", base_rows)
-    assert choose_kind(PlotSpec("cm.csv"), __import__("pandas").read_csv(head)) == "confusion"
+    assert choose_kind(PlotSpec("cm.csv"), load_table(head, "cm.csv")) == "confusion"
     one = imread(render_plot(PlotSpec("cm.csv"), "cm.csv", head, None, tmp_path / "1").image)
     three = imread(render_plot(PlotSpec("cm.csv"), "cm.csv", head, base, tmp_path / "3").image)
     assert three.shape[1] > 2.5 * one.shape[1] / 1.2  # three panels side by side
     # the difference panel uses the diverging map: strong red (fewer) and blue (more) cells exist
     pixels = three[:, :, :3]
-    reddish = ((pixels[:, :, 0] > 0.6) & (pixels[:, :, 2] < 0.4)).sum()
-    bluish = ((pixels[:, :, 2] > 0.5) & (pixels[:, :, 0] < 0.3)).sum()
-    assert reddish > 200 and bluish > 200
+    reddish = ((pixels[:, :, 0] > 0.35) & (pixels[:, :, 1] < 0.1) & (pixels[:, :, 2] < 0.25)).sum()
+    bluish = ((pixels[:, :, 2] > 0.35) & (pixels[:, :, 0] < 0.1) & (pixels[:, :, 1] < 0.25)).sum()
+    assert reddish > 2000 and bluish > 2000  # a whole cell of each
 
 
 def test_precomputed_matrix_is_recognised(tmp_path: Path):

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.image import imread
 
 from cml_action.errors import UserError
-from cml_action.tensorboard_source import scalar_plots
+from cml_action.sources.tensorboard import scalar_plots
 
 
 def write_events(logdir: Path, tags: dict[str, list[float]]) -> None:

@@ -23,9 +23,22 @@ TEMPLATES = {
 
 
 @dataclass(frozen=True)
+class PlotFile:
+    """One data file of a declaration that names several (DVC's `y: {train.json: tpr, test.json: tpr}`)."""
+
+    path: str
+    x: str | None = None
+    ys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PlotSpec:
+    """One plot: a path or glob (each match its own plot), or, with `files`, one declaration whose files are
+    all drawn in the same axes, as `dvc plots diff` draws them; `pattern` is then the declaration's id."""
+
     pattern: str
     options: dict[str, str] = field(default_factory=dict)
+    files: tuple[PlotFile, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -60,12 +73,16 @@ def parse_plot_entries(entries: list[str]) -> list[PlotSpec]:
             if not value:
                 raise UserError(f"plots line {number}: option {key!r} has no value")
             options[key] = value
-        if "type" in options and options["type"] not in KINDS:
-            raise UserError(f"plots line {number}: type must be one of {', '.join(KINDS)}, got {options['type']!r}")
-        if "template" in options and options["template"] not in TEMPLATES:
-            raise UserError(f"plots line {number}: unknown template {options['template']!r} "
-                            f"(known: {', '.join(sorted(TEMPLATES))})")
-        if options and not paths:
-            raise UserError(f"plots line {number}: options without a file")
+        _check(number, paths, options)
         specs.extend(PlotSpec(path, dict(options)) for path in paths)
     return specs
+
+
+def _check(number: int, paths: list[str], options: dict[str, str]) -> None:
+    if "type" in options and options["type"] not in KINDS:
+        raise UserError(f"plots line {number}: type must be one of {', '.join(KINDS)}, got {options['type']!r}")
+    if "template" in options and options["template"] not in TEMPLATES:
+        raise UserError(f"plots line {number}: unknown template {options['template']!r} "
+                        f"(known: {', '.join(sorted(TEMPLATES))})")
+    if options and not paths:
+        raise UserError(f"plots line {number}: options without a file")

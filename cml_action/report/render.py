@@ -17,6 +17,8 @@ from cml_action.workspace_files import Refused
 class Figure:
     path: str  # relative to the report file's folder
     caption: str = ""
+    beside: tuple[tuple[str, str], ...] = ()  # (baseline label, image path): an image plot at each baseline
+    head_label: str = "head"
 
 
 @dataclass
@@ -27,6 +29,8 @@ class ReportData:
     branch: str = ""
     baseline: Baseline | None = None
     training: TrainResult | None = None
+    more_baselines: list[Baseline] = field(default_factory=list)  # further refs of `baseline`, one column each
+    head_label: str = "head"  # "workspace" when the baseline is the last commit of a local checkout
     metrics: list[MetricRow] = field(default_factory=list)
     params: list[MetricRow] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
@@ -48,8 +52,19 @@ def fmt(value: Value) -> str:
             return "NaN"
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
+        if 1e-12 < abs(value) < 1e-4:  # 0.00008, not 8e-05
+            return f"{value:.{-math.floor(math.log10(abs(value))) + 5}f}".rstrip("0")
         return f"{value:.6g}"
     return str(value)
+
+
+def _signed(delta: float) -> str:
+    """A delta with four significant digits, never in exponent form for the sizes metrics have."""
+    size = abs(delta)
+    if size == 0 or size >= 1e-4 or size < 1e-12:
+        return f"{delta:+.4g}"
+    decimals = -math.floor(math.log10(size)) + 3
+    return f"{delta:+.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def change(head: Value, base: Value) -> str:
@@ -67,7 +82,7 @@ def change(head: Value, base: Value) -> str:
         return "="
     arrow = "▲" if delta > 0 else "▼"
     pct = f" ({delta / abs(b) * 100:+.2f}%)" if b != 0 else ""
-    return f"{arrow} {delta:+.4g}{pct}"
+    return f"{arrow} {_signed(delta)}{pct}"
 
 
 def _cell(text: str) -> str:
@@ -79,30 +94,71 @@ def _key_names(rows: list[MetricRow]) -> dict[tuple[str, str], str]:
     return {(r.file, r.key): f"{r.file}: {r.key}" if several else r.key for r in rows}
 
 
-def metrics_table(rows: list[MetricRow], baseline_label: str | None) -> str:
+def _base_cell(row: MetricRow, index: int) -> str:
+    if index < len(row.unread) and row.unread[index]:
+        return "unreadable"
+    return _cell(fmt(row.base if index == 0 else row.more[index - 1] if index - 1 < len(row.more) else None))
+
+
+def _head_cell(row: MetricRow) -> str:
+    return _cell(fmt(row.head)) + (" (stale)" if row.stale else "")
+
+
+def _change_cell(row: MetricRow, index: int) -> str:
+    if index < len(row.unread) and row.unread[index]:
+        return "?"
+    if row.stale:
+        return "stale"
+    return change(row.head, row.base if index == 0 else row.more[index - 1] if index - 1 < len(row.more) else None)
+
+
+def metrics_table(rows: list[MetricRow], baseline_label: str | None, more_labels: tuple[str, ...] = (),
+                  head_label: str = "head") -> str:
+    """One column per baseline; with several baselines, one change column per baseline too."""
     names = _key_names(rows)
     if baseline_label is None:
         lines = ["| Metric | Value |", "|---|--:|"]
-        lines += [f"| {_cell(names[(r.file, r.key)])} | {_cell(fmt(r.head))} |" for r in rows]
+        lines += [f"| {_cell(names[(r.file, r.key)])} | {_head_cell(r)} |" for r in rows]
         return "\n".join(lines)
-    lines = [f"| Metric | {_cell(baseline_label)} | head | Change |", "|---|--:|--:|--:|"]
+    labels = [baseline_label, *more_labels]
+    if len(labels) == 1:
+        lines = [f"| Metric | {_cell(baseline_label)} | {_cell(head_label)} | Change |", "|---|--:|--:|--:|"]
+    else:
+        changes = " | ".join(f"Change vs {_cell(label)}" for label in labels)
+        lines = [f"| Metric | {' | '.join(_cell(label) for label in labels)} | {_cell(head_label)} | {changes} |",
+                 "|---|" + "--:|" * (2 * len(labels) + 1)]
     for r in rows:
-        lines.append(f"| {_cell(names[(r.file, r.key)])} | {_cell(fmt(r.base))} | {_cell(fmt(r.head))} | {change(r.head, r.base)} |")
+        bases = " | ".join(_base_cell(r, i) for i in range(len(labels)))
+        changes = " | ".join(_change_cell(r, i) for i in range(len(labels)))
+        lines.append(f"| {_cell(names[(r.file, r.key)])} | {bases} | {_head_cell(r)} | {changes} |")
     return "\n".join(lines)
 
 
-def params_table(rows: list[MetricRow], baseline_label: str | None) -> str:
+def _changed(row: MetricRow) -> bool:
+    return row.changed or any(not same(row.head, v) for v in row.more)
+
+
+def params_table(rows: list[MetricRow], baseline_label: str | None, more_labels: tuple[str, ...] = (),
+                 head_label: str = "head") -> str:
     """Changed parameters first (they explain the metric changes), unchanged ones folded when many."""
     names = _key_names(rows)
     if baseline_label is None:
         lines = ["| Parameter | Value |", "|---|---|"]
         lines += [f"| {_cell(names[(r.file, r.key)])} | {_cell(fmt(r.head))} |" for r in rows]
         return "\n".join(lines)
-    changed = [r for r in rows if r.changed]
-    unchanged = [r for r in rows if not r.changed]
-    head = [f"| Parameter | {_cell(baseline_label)} | head |", "|---|---|---|"]
-    body = [f"| **{_cell(names[(r.file, r.key)])}** | {_cell(fmt(r.base))} | **{_cell(fmt(r.head))}** |" for r in changed]
-    rest = [f"| {_cell(names[(r.file, r.key)])} | {_cell(fmt(r.base))} | {_cell(fmt(r.head))} |" for r in unchanged]
+    labels = [baseline_label, *more_labels]
+    changed = [r for r in rows if _changed(r)]
+    unchanged = [r for r in rows if not _changed(r)]
+    head = [f"| Parameter | {' | '.join(_cell(label) for label in labels)} | {_cell(head_label)} |",
+            "|---|" + "---|" * (len(labels) + 1)]
+
+    def line(r: MetricRow, bold: bool) -> str:
+        mark = "**" if bold else ""
+        bases = " | ".join(_base_cell(r, i) for i in range(len(labels)))
+        return f"| {mark}{_cell(names[(r.file, r.key)])}{mark} | {bases} | {mark}{_cell(fmt(r.head))}{mark} |"
+
+    body = [line(r, True) for r in changed]
+    rest = [line(r, False) for r in unchanged]
     if len(rest) <= 10 or not changed:
         return "\n".join(head + body + rest)
     table = "\n".join(head + body)
@@ -142,7 +198,9 @@ def summary_line(data: ReportData) -> str:
     row = headline_row(data)
     if row is not None:
         text = f"**{row.key}** {fmt(row.head)}"
-        if data.baseline is not None and row.base is not None:
+        if row.stale:
+            text += " (stale: not written by this run)"
+        elif data.baseline is not None and row.base is not None:
             text += f" ({change(row.head, row.base)} vs {data.baseline.label})"
         parts.append(text)
     if data.ctx.run_url:
@@ -157,7 +215,9 @@ def context_line(data: ReportData) -> str:
     if data.branch:
         bits.append(f"on `{data.branch}`")
     if data.baseline is not None:
-        bits.append(f"vs `{data.baseline.label}` (`{data.baseline.sha[:7]}`)")
+        refs = [data.baseline, *data.more_baselines]
+        bits.append("vs " + ", ".join(f"`{b.label}`" if b.label == b.sha[:7] else f"`{b.label}` (`{b.sha[:7]}`)"
+                                      for b in refs))
     else:
         bits.append("no baseline")
     if data.ctx.run_url:
@@ -195,23 +255,42 @@ def render(data: ReportData) -> str:
     if data.gates_markdown:
         out += ["### Quality gates", "", data.gates_markdown, ""]
     label = data.baseline.label if data.baseline is not None else None
+    more = tuple(b.label for b in data.more_baselines)
     if data.metrics:
-        out += ["### Metrics", "", metrics_table(data.metrics, label), ""]
+        out += ["### Metrics", "", metrics_table(data.metrics, label, more, data.head_label), ""]
     if data.params:
-        out += ["### Parameters", "", params_table(data.params, label), ""]
-    if data.figures or data.refused:
-        out += ["### Plots", ""]
-        for fig in data.figures:
-            alt = _cell(fig.path.rsplit("/", 1)[-1])
-            out += [f"![{alt}]({fig.path})", ""]
-            if fig.caption:
-                out += [f"<sub>{fig.caption}</sub>", ""]
-        for refused in data.refused:
-            out += [f"> ⚠️ `{_cell(refused.path)}` was not included: {refused.reason}.", ""]
+        out += ["### Parameters", "", params_table(data.params, label, more, data.head_label), ""]
+    out += _plots(data)
     for section in data.sections:
         out += _section(section)
     out += ["---", "<sub>Generated by cml-action</sub>", ""]
     return "\n".join(out)
+
+
+def _plots(data: ReportData) -> list[str]:
+    if not (data.figures or data.refused):
+        return []
+    out = ["### Plots", ""]
+    for fig in data.figures:
+        alt = _cell(fig.path.rsplit("/", 1)[-1])
+        if fig.beside:
+            out += _side_by_side(fig, alt)
+        else:
+            out += [f"![{alt}]({fig.path})", ""]
+        if fig.caption:
+            out += [f"<sub>{fig.caption}</sub>", ""]
+    for refused in data.refused:
+        out += [f"> ⚠️ `{_cell(refused.path)}` was not included: {refused.reason}.", ""]
+    return out
+
+
+def _side_by_side(fig: Figure, alt: str) -> list[str]:
+    """An image plot at each baseline and at head, in one table row (as DVC users' own workflows show them)."""
+    labels = [label for label, _ in fig.beside] + [fig.head_label]
+    paths = [path for _, path in fig.beside] + [fig.path]
+    return [f"| {' | '.join(_cell(label) for label in labels)} |", "|" + "---|" * len(labels),
+            "| " + " | ".join(f"![{alt} ({_cell(label)})]({path})" for label, path in zip(labels[:-1], paths))
+            + f" | ![{alt}]({fig.path}) |", ""]
 
 
 def _section(section: Section) -> list[str]:

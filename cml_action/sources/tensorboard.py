@@ -10,6 +10,9 @@ from pathlib import Path
 from cml_action.errors import UserError
 from cml_action.plots.decimate import min_max
 from cml_action.plots.render import DPI, SIZE, RenderedPlot
+from cml_action.report.render import Figure
+from cml_action.sources.base import Contribution, Job
+from cml_action.workspace_files import Refused, check
 
 MAX_TAGS = 24
 
@@ -65,3 +68,26 @@ def scalar_plots(logdir: Path, out_dir: Path) -> list[RenderedPlot]:
         runs_text = ", ".join(sorted(series[tag]))
         plots.append(RenderedPlot(f"{logdir.name}:{tag}", image, f"TensorBoard scalar `{tag}` (runs: {runs_text})"))
     return plots
+
+
+class TensorBoardSource:
+    """`tensorboard: logs/`: one plot per scalar tag."""
+
+    def __init__(self, logdir: str) -> None:
+        self.logdir = logdir
+
+    def collect(self, job: Job) -> Contribution:
+        out = Contribution()
+        candidate = job.workspace / self.logdir
+        result = candidate.resolve() if candidate.is_dir() else check(job.workspace, self.logdir)
+        root = job.workspace.resolve()
+        if isinstance(result, Refused) or not result.is_dir() or (result != root and root not in result.parents):
+            out.problems.add(f"{self.logdir}: TensorBoard log directory not found in the workspace")
+            return out
+        try:
+            plots = scalar_plots(result, job.out_dir / "tensorboard")
+        except UserError as exc:
+            out.problems.add(str(exc))  # after training: report the problem, never lose the report
+            return out
+        out.figures += [Figure(p.image.relative_to(job.out_dir).as_posix(), p.caption) for p in plots]
+        return out

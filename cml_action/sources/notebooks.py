@@ -13,6 +13,7 @@ from typing import Any
 
 from cml_action.gitrefs import changed_files, show
 from cml_action.report.model import Section
+from cml_action.sources.base import Contribution, Job
 
 MAX_LINES = 400  # per notebook; a reviewer opens the notebook itself for more
 
@@ -47,6 +48,27 @@ def _diff_text(before: Any, after: Any) -> str:
     return out.getvalue()
 
 
+def _one(workspace: Path, baseline_sha: str, rel: str) -> str:
+    """One notebook's part of the section."""
+    path = workspace / rel
+    try:
+        before = _read(show(workspace, baseline_sha, rel))
+        after = _read(path.read_bytes() if path.is_file() else None)
+        text = _diff_text(before, after)
+    except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return f"**`{rel}`**: not a readable notebook ({str(exc).splitlines()[0] if str(exc) else 'invalid'})"
+    status = "deleted" if not path.is_file() else ("added" if show(workspace, baseline_sha, rel) is None else "changed")
+    if not text.strip():
+        return f"**`{rel}`** ({status}): only outputs changed"
+    lines = text.rstrip().splitlines()
+    cut = ""
+    if len(lines) > MAX_LINES:
+        cut = f"\n\n… {len(lines) - MAX_LINES} more lines not shown"
+        lines = lines[:MAX_LINES]
+    fence = "````" if any(line.startswith("```") for line in lines) else "```"
+    return f"**`{rel}`** ({status}, outputs stripped)\n\n{fence}diff\n" + "\n".join(lines) + f"\n{fence}{cut}"
+
+
 def notebook_diff_section(workspace: Path, baseline_sha: str) -> Section | None:
     notebooks = [p for p in changed_files(workspace, baseline_sha) if p.endswith(".ipynb")]
     if not notebooks:
@@ -58,25 +80,17 @@ def notebook_diff_section(workspace: Path, baseline_sha: str) -> Section | None:
         body = ("Notebooks changed (" + ", ".join(f"`{n}`" for n in notebooks) + "); install "
                 "`cml-action[notebooks]` to see their diff here.")
         return Section("Notebook changes", body, priority=3, collapsible=True, open=False)
-    parts = []
-    for rel in sorted(notebooks):
-        path = workspace / rel
-        try:
-            before = _read(show(workspace, baseline_sha, rel))
-            after = _read(path.read_bytes() if path.is_file() else None)
-            text = _diff_text(before, after)
-        except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            parts.append(f"**`{rel}`**: not a readable notebook ({str(exc).splitlines()[0] if str(exc) else 'invalid'})")
-            continue
-        status = "deleted" if not path.is_file() else ("added" if show(workspace, baseline_sha, rel) is None else "changed")
-        if not text.strip():
-            parts.append(f"**`{rel}`** ({status}): only outputs changed")
-            continue
-        lines = text.rstrip().splitlines()
-        cut = ""
-        if len(lines) > MAX_LINES:
-            cut = f"\n\n… {len(lines) - MAX_LINES} more lines not shown"
-            lines = lines[:MAX_LINES]
-        fence = "````" if any(line.startswith("```") for line in lines) else "```"
-        parts.append(f"**`{rel}`** ({status}, outputs stripped)\n\n{fence}diff\n" + "\n".join(lines) + f"\n{fence}{cut}")
+    parts = [_one(workspace, baseline_sha, rel) for rel in sorted(notebooks)]
     return Section(f"Notebook changes ({len(notebooks)})", "\n\n".join(parts), priority=3, collapsible=True, open=False)
+
+
+class NotebookSource:
+    """Notebooks changed since the first baseline (none without a baseline)."""
+
+    def collect(self, job: Job) -> Contribution:
+        out = Contribution()
+        if job.baselines:
+            section = notebook_diff_section(job.workspace, job.baselines[0].sha)
+            if section is not None:
+                out.sections.append(section)
+        return out
