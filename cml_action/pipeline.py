@@ -16,20 +16,21 @@ from pathlib import Path
 from typing import Mapping
 
 from cml_action.ci.context import CIContext, detect
-from cml_action.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PermissionDenied, UserError
-from cml_action.forges import find_token, open_forge
+from cml_action.errors import EXIT_FAILED, EXIT_USAGE, UserError
+from cml_action.forges import find_token
 from cml_action.forges.base import Target
 from cml_action.gitrefs import Baseline, current_branch, head_sha, resolve_baseline, show
+from cml_action import preflight
+from cml_action.deliver import post_report as _post
 from cml_action.metrics import MetricRow, Value, load_values, rows_for
-from cml_action.publish import publish
-from cml_action.report.model import Section
+from cml_action.publish import safe_text
 from cml_action.report.render import Figure, ReportData, render
+from cml_action.report.user_markdown import user_section
 from cml_action.train import TrainResult, run_training
 from cml_action.workspace_files import Refused, check, expand
 
 META_FILE = "report.json"
 REPORT_FILE = "report.md"
-SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
 
 
 def _workspace(args: argparse.Namespace) -> Path:
@@ -127,27 +128,6 @@ def _figures(
             data.figures.append(Figure(plot.image.relative_to(out_dir).as_posix(), plot.caption))
 
 
-def _user_markdown(path_text: str, workspace: Path, out_dir: Path, problems: Problems) -> Section | None:
-    """The user's own markdown, with its relative image links re-pointed from its folder to the report's."""
-    from cml_action.report.images import replace_refs
-
-    result = check(workspace, path_text)
-    if isinstance(result, Refused):
-        problems.add(f"{path_text}: {result.reason}")
-        return None
-    text = result.read_text(encoding="utf-8", errors="replace")
-    source_dir = result.parent
-
-    def repoint(ref: str) -> str:
-        if ref.startswith("/"):
-            return ref
-        import os
-
-        return os.path.relpath(source_dir / ref, out_dir.resolve())
-
-    return Section(title="", body=replace_refs(text, repoint, lambda ref: ref), priority=2)
-
-
 def _conclusion(training: TrainResult | None, gates: str) -> str:
     if training is not None and not training.ok:
         return "failure"
@@ -170,8 +150,9 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         parse_plot_entries(args.plots)
     if args.gates_missing not in ("fail", "skip"):
         raise UserError(f"--gates-missing must be fail or skip, got {args.gates_missing!r}")
-    out_dir = (workspace / args.output_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = preflight.output_dir(args, workspace)
+    preflight.check_baseline(args, ctx, workspace)
+    preflight.timeout_s(args)
     problems = Problems()
 
     # --- train ----------------------------------------------------------------------------------
@@ -226,8 +207,9 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         section = notebook_diff_section(workspace, baseline.sha)
         if section is not None:
             data.sections.append(section)
+    declared: list[str] = []
     if args.report:
-        section = _user_markdown(args.report, workspace, out_dir, problems)
+        section, declared = user_section(args.report, workspace, out_dir, problems.add)
         if section is not None:
             data.sections.insert(0, section)
     if gate_rules is not None:
@@ -239,13 +221,16 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     data.warnings.extend(f"input problem: {m}" for m in problems.messages)
 
     # --- write and post -------------------------------------------------------------------------
-    markdown = render(data)
+    markdown = safe_text(render(data), ctx.redactor)
     report_path = out_dir / REPORT_FILE
     report_path.write_text(markdown, encoding="utf-8")
     meta = {"title": args.title, "sha": ctx.sha, "pr_number": ctx.pr_number, "gates": data.gates_status,
-            "conclusion": _conclusion(training, data.gates_status)}
+            "conclusion": _conclusion(training, data.gates_status), "images": [f.path for f in data.figures] + declared}
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     code = _post(args, ctx, token, token_source, markdown, out_dir, report_path, meta)
+    if training is not None and training.timed_out_after_s:
+        print(f"cml-action: error: training timed out (timeout {args.timeout}); the report was posted", file=sys.stderr)
+        return EXIT_FAILED
     if training is not None and not training.ok:
         print(f"cml-action: error: training failed with exit code {training.exit_code}", file=sys.stderr)
         return EXIT_FAILED
@@ -267,7 +252,7 @@ def _train(args: argparse.Namespace, workspace: Path, ctx: CIContext, env: Mappi
         with ctx.group(f"Training in {args.train_image}: {args.run}"):
             outcome = run_in_image(args.train_image, args.run, workspace, args.train_env, env, sys.stdout)
         return TrainResult(args.run, outcome.exit_code, outcome.duration_s, list(outcome.tail), hardware.describe())
-    return run_training(args.run, workspace, ctx, env)
+    return run_training(args.run, workspace, ctx, env, timeout_s=preflight.timeout_s(args))
 
 
 def _dvc_in_use(args: argparse.Namespace, workspace: Path):
@@ -308,59 +293,6 @@ def _tensorboard(logdir: str, workspace: Path, out_dir: Path, data: ReportData, 
         data.figures.append(Figure(plot.image.relative_to(out_dir).as_posix(), plot.caption))
 
 
-def _post(
-    args: argparse.Namespace,
-    ctx: CIContext,
-    token: str,
-    token_source: str,
-    markdown: str,
-    out_dir: Path,
-    report_path: Path,
-    meta: dict,
-) -> int:
-    """Post the report; forge trouble never loses it: it stays in the file and the job summary."""
-    target = Target.parse(args.target)
-    forge = None
-    warnings: list[str] = []
-    if ctx.kind != "local" and target.kind != "none":
-        if not token:
-            warnings.append("no token: the report was not posted (set the `token` input, or CML_TOKEN on GitLab)")
-        else:
-            forge = open_forge(ctx, token, token_source, args.assets_branch)
-    try:
-        published = publish(markdown, out_dir, ctx, forge, title=meta.get("title") or args.title, target=target,
-                            update=args.update, check_run=args.check, conclusion=meta.get("conclusion", "neutral"))
-    except PermissionDenied as exc:
-        warnings.append(f"the report was not posted: {exc}")
-        from cml_action.publish import Published
-
-        published = Published(summary=markdown)
-    warnings.extend(published.warnings)
-    for warning in warnings:
-        ctx.warning(warning)
-    if ctx.summary_path is not None:
-        from cml_action.report.shorten import shorten
-
-        summary, _ = shorten(published.summary, SUMMARY_LIMIT, str(report_path.name))
-        with open(ctx.summary_path, "a", encoding="utf-8") as fh:
-            fh.write(summary + "\n")
-    if ctx.kind == "gitlab":
-        with ctx.group(f"Report: {meta.get('title') or args.title}"):
-            print(published.summary)
-    try:
-        shown = report_path.relative_to(ctx.workspace)
-    except ValueError:
-        shown = report_path
-    ctx.set_outputs({
-        "report-path": str(shown),
-        "comment-url": published.comment_urls[0] if published.comment_urls else "",
-        "check-url": published.check_url,
-        "gates": meta.get("gates", "none"),
-    })
-    print(f"cml-action: report written to {shown}")
-    return EXIT_OK
-
-
 def publish_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Post a report folder (or markdown file) as is: the trusted half of the fork pattern."""
     ctx, token, token_source = _context(args, env)
@@ -380,8 +312,10 @@ def publish_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):
             meta = {}
+        if not isinstance(meta, dict):
+            meta = {}  # an artifact's report.json is someone else's file: only an object is read
     # The title is harmless to take from the artifact; where to post is not: it comes from the trusted event.
     meta = {"title": args.title if args.title != "CML report" else str(meta.get("title") or args.title),
             "gates": str(meta.get("gates", "none")) if meta.get("gates") in ("passed", "failed", "none") else "none",
