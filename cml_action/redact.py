@@ -59,6 +59,9 @@ def _key_file_secrets(path: str) -> list[str]:
     return [str(data[k]) for k in ("private_key", "private_key_id", "refresh_token", "client_secret") if data.get(k)]
 
 
+B64_TAIL = r"[A-Za-z0-9+/_-]{0,3}={0,2}"  # the last characters, which mix the secret's last bytes with what follows
+
+
 def _base64_cores(secret: bytes) -> list[str]:
     """The part of base64(prefix + secret + suffix) that depends only on the secret, for each alignment."""
     cores = []
@@ -81,10 +84,20 @@ def variants(secret: str) -> set[str]:
             continue
         raw = piece.encode()
         out.update({piece, quote(piece, safe=""), quote_plus(piece), raw.hex()})
-        out.update(_base64_cores(raw))
-        for user in _BASIC_USERS:
-            out.add(base64.b64encode(user.encode() + raw).decode().rstrip("="))
     return {v for v in out if len(v) >= MIN_LENGTH}
+
+
+def base64_variants(secret: str) -> set[str]:
+    """The secret's base64 cores (each then matched with whatever tail the encoding gave it)."""
+    pieces = [secret.strip()] + [line.strip() for line in secret.splitlines() if len(line.strip()) >= MIN_LENGTH]
+    out: set[str] = set()
+    for piece in pieces:
+        if len(piece) < MIN_LENGTH:
+            continue
+        out.update(_base64_cores(piece.encode()))
+        for user in _BASIC_USERS:  # the whole basic-auth header value, as git and actions/checkout write it
+            out.add(base64.b64encode(user.encode() + piece.encode()).decode().rstrip("="))
+    return out
 
 
 class Redactor:
@@ -100,11 +113,14 @@ class Redactor:
         if not new:
             return
         self._secrets |= new
-        every: set[str] = set()
+        literal: set[str] = set()
+        encoded: set[str] = set()
         for secret in self._secrets:
-            every |= variants(secret)
-        # longest first, so a whole encoded header goes before the token inside it
-        self._pattern = re.compile("|".join(re.escape(v) for v in sorted(every, key=len, reverse=True)))
+            literal |= variants(secret)
+            encoded |= base64_variants(secret)
+        # one alternation, longest first, so a whole encoded header goes before the token inside it
+        forms = [(v, re.escape(v) + B64_TAIL) for v in encoded] + [(v, re.escape(v)) for v in literal - encoded]
+        self._pattern = re.compile("|".join(p for _, p in sorted(forms, key=lambda f: len(f[0]), reverse=True)))
 
     def __bool__(self) -> bool:
         return self._pattern is not None

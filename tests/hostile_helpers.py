@@ -46,7 +46,7 @@ def small_repo(tmp_path: Path, metrics: dict | None = None, *, token: str = "") 
 def script(repo: Path, name: str, text: str) -> str:
     """Write a hostile training script into the workspace; returns the command that runs it."""
     (repo / name).write_text(text)
-    return f"{shutil.which('python') or sys.executable} {name}"
+    return f"{sys.executable} {name}"
 
 
 def as_in_a_container(argv: list[str]) -> list[str]:
