@@ -149,12 +149,7 @@ _LOADERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def load_values(source: Path | bytes | str, name: str) -> dict[str, Value]:
-    """Parse a metrics/params file (JSON, YAML, TOML, CSV, TSV) into flattened values.
-
-    `name` (the workspace-relative path) picks the format and names the file in errors, which are
-    UserErrors with one line: "metrics.json: invalid JSON at line 3 column 5: ...".
-    """
+def _text(source: Path | bytes | str, name: str) -> str:
     if isinstance(source, Path):
         try:
             raw = source.read_bytes()
@@ -167,16 +162,27 @@ def load_values(source: Path | bytes | str, name: str) -> dict[str, Value]:
     if len(raw) > MAX_BYTES:
         raise UserError(f"{name}: {len(raw) / 1048576:.0f} MiB is beyond the {MAX_BYTES // 1048576} MiB limit for a metrics file")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{name}: not UTF-8 text") from None
-    suffix = Path(name).suffix.lower()
+
+
+def _parse(text: str, suffix: str) -> dict[str, Value]:
+    if suffix in (".csv", ".tsv"):
+        return _table(text, "\t" if suffix == ".tsv" else ",")
+    data = _LOADERS.get(suffix, safe_yaml)(text)  # YAML is a superset of JSON: a sane default
+    return {} if data is None else flatten(data)
+
+
+def load_values(source: Path | bytes | str, name: str) -> dict[str, Value]:
+    """Parse a metrics/params file (JSON, YAML, TOML, CSV, TSV) into flattened values.
+
+    `name` (the workspace-relative path) picks the format and names the file in errors, which are
+    UserErrors with one line: "metrics.json: invalid JSON at line 3 column 5: ...".
+    """
+    text = _text(source, name)
     try:
-        if suffix in (".csv", ".tsv"):
-            return _table(text, "\t" if suffix == ".tsv" else ",")
-        loader = _LOADERS.get(suffix, safe_yaml)  # YAML is a superset of JSON: a sane default
-        data = loader(text)
-        values = {} if data is None else flatten(data)
+        values = _parse(text, Path(name).suffix.lower())
     except TooBig as exc:
         raise UserError(f"{name}: {exc}") from None
     except RecursionError:

@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
+from cml_action import preflight
 from cml_action.ci.context import CIContext, detect
 from cml_action.errors import EXIT_FAILED, EXIT_USAGE, UserError
 from cml_action.forges import find_token
 from cml_action.forges.base import Target
 from cml_action.gitrefs import Baseline, current_branch, head_sha, resolve_baseline, show
-from cml_action import preflight
 from cml_action.deliver import post_report as _post
 from cml_action.metrics import MetricRow, Value, load_values, rows_for
 from cml_action.publish import safe_text
@@ -168,7 +168,8 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
             started = time.monotonic()
             try:
-                use_dvc.repro(workspace)
+                with ctx.untrusted_output():  # the stages are the pull request's commands
+                    use_dvc.repro(workspace)
                 code = 0
             except Exception as exc:  # noqa: BLE001 - reported as a failed training, with its message
                 print(f"cml-action: dvc repro failed: {exc}", file=sys.stderr)
@@ -249,7 +250,7 @@ def _train(args: argparse.Namespace, workspace: Path, ctx: CIContext, env: Mappi
         from cml_action import hardware
         from cml_action.train_container import run_in_image
 
-        with ctx.group(f"Training in {args.train_image}: {args.run}"):
+        with ctx.group(f"Training in {args.train_image}: {args.run}"), ctx.untrusted_output():
             outcome = run_in_image(args.train_image, args.run, workspace, args.train_env, env, sys.stdout)
         return TrainResult(args.run, outcome.exit_code, outcome.duration_s, list(outcome.tail), hardware.describe())
     return run_training(args.run, workspace, ctx, env, timeout_s=preflight.timeout_s(args))

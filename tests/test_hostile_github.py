@@ -126,8 +126,10 @@ def test_workflow_commands_from_the_training_are_never_executed(gh, tmp_path: Pa
     gh.add_token(read_only, {"contents": "read", "pull_requests": "read", "issues": "read", "metadata": "read"})
     env = pr_env(gh, repo, tmp_path, 25, token=read_only)
     command = ("echo '::error::pwned'; echo '::add-mask::acc'; echo '::stop-commands::quiet'; echo '::endgroup::'\n"
-               "echo '::warning::second line of run'; echo '::set-output name=x::y'")
+               "echo '::warning::second line of run'; echo '::set-output name=x::y'\n"
+               "echo '::add-mask::tmp-credential-42'; echo 'using tmp-credential-42'; exit 1")
     out = run_entry(repo, ["--run", command, "--metrics", "metrics.json", "--notebook-diff", "false"], env)
+    assert out.returncode == 1, out.stderr
     log = out.stdout + "\n" + out.stderr
     done = executed_commands(out.stdout) + executed_commands(out.stderr)
     theirs = ("::error::pwned", "::add-mask::acc", "::stop-commands::quiet", "::warning::second", "::set-output")
@@ -137,6 +139,11 @@ def test_workflow_commands_from_the_training_are_never_executed(gh, tmp_path: Pa
         "'::add-mask::acc'; echo '::stop-commands::quiet'; echo '::endgroup::' …"
     assert "::endgroup::" in done and any(c.startswith("::warning::report not posted") for c in done)  # ours still work
     assert "::warning::second line of run" in log  # shown in the log, as text
+    # the training's own add-mask still hides its value: in the log as we print it, later lines, and the report
+    assert "tmp-credential-42" not in out.stdout.split("::add-mask::tmp-credential-42")[0].replace(
+        "echo '::add-mask::tmp-credential-42'; echo 'using tmp-credential-42'", "")
+    assert "::add-mask::tmp-credential-42" in done
+    assert "tmp-credential-42" not in (repo / "cml-report" / "report.md").read_text()
 
 
 # --- 4. sticky by identity ----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Literal, Mapping, TextIO
 
 from cml_action.errors import UserError
-from cml_action.redact import Redactor, secret_values
+from cml_action.redact import MIN_LENGTH, Redactor, secret_values
 
 Kind = Literal["github", "gitlab", "local"]
 
@@ -86,16 +86,23 @@ class CIContext:
         resume = secrets.token_hex(16) if self.kind == "github" else ""
         if resume:
             print(f"::stop-commands::{resume}", file=stream, flush=True)
+        masked: list[str] = []
 
-        def clean(line: str) -> str:
-            line = self.redactor.text(line)
-            return neutralize_sections(line) if self.kind == "gitlab" else line
+        def clean(text: str) -> str:
+            for line in text.splitlines():
+                if line.startswith("::add-mask::") and len(line.strip()) - 12 >= MIN_LENGTH:
+                    masked.append(line[len("::add-mask::"):].strip())  # the training's own secret: hidden too
+                    self.redactor.add(masked[-1])
+            text = self.redactor.text(text)
+            return neutralize_sections(text) if self.kind == "gitlab" else text
 
         try:
             yield clean
         finally:
             if resume:
                 print(f"\n::{resume}::", file=stream, flush=True)
+                for value in masked:  # add-mask only hides: honoured once commands are back on
+                    print(f"::add-mask::{_escape_data(value)}", file=stream, flush=True)
 
     def warning(self, message: str) -> None:
         one = one_line(self.redactor.text(message))
