@@ -211,7 +211,7 @@ def render(data: ReportData) -> str:
             alt = _cell(fig.path.rsplit("/", 1)[-1])
             out += [f"![{alt}]({quote(fig.path)})", ""]
             if fig.caption:
-                out += [f"<sub>{inline(fig.caption)}</sub>", ""]
+                out += [f"<sub>{prose(fig.caption)}</sub>", ""]
         for refused in data.refused:
             out += [f"> ⚠️ {code(refused.path)} was not included: {prose(refused.reason)}.", ""]
     for section in data.sections:
