@@ -61,7 +61,7 @@ def post_report(
 ) -> int:
     """Post the report; forge trouble never loses it: it stays in the file and the job summary."""
     target = Target.parse(args.target)
-    title = meta.get("title") or args.title
+    title = " ".join(ctx.redactor.text(str(meta.get("title") or args.title)).split())  # the artifact's, with publish
     markdown = safe_text(markdown, ctx.redactor)
     summary = SummaryPart(ctx.summary_path, report_path.name)
     summary.write(_pending(markdown) if ctx.kind != "local" else markdown)

@@ -90,11 +90,22 @@ class _Tail:
         self.lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._current: list[str] = []
         self._length = 0
+        self._open = False  # a line has begun (an empty line is a line too)
+        self._after_cr = False
 
     def feed(self, text: str) -> None:
-        for piece in text.splitlines(keepends=True):
+        pieces = text.splitlines(keepends=True)
+        if len(pieces) > TAIL_LINES + 1:  # only the last lines can stay: skip the work for the others
+            self._current, self._length, self._open = [], 0, False
+            pieces = pieces[-(TAIL_LINES + 1):]
+        for piece in pieces:
+            if piece == "\n" and self._after_cr:  # the second half of a \r\n split between two reads
+                self._after_cr = False
+                continue
+            self._after_cr = piece.endswith("\r")
             ended = piece.endswith(("\n", "\r"))
             piece = piece.rstrip("\r\n")
+            self._open = True
             if self._length < TAIL_LINE_CHARS:
                 self._current.append(piece[: TAIL_LINE_CHARS - self._length])
             self._length += len(piece)
@@ -102,13 +113,13 @@ class _Tail:
                 self.close()
 
     def close(self) -> None:
-        if not self._current and not self._length:
+        if not self._open:
             return
         line = _ANSI.sub("", "".join(self._current))
         if self._length > TAIL_LINE_CHARS:
             line += f" … ({self._length - TAIL_LINE_CHARS:,} more characters)"
         self.lines.append(line)
-        self._current, self._length = [], 0
+        self._current, self._length, self._open = [], 0, False
 
 
 def run_training(
@@ -165,18 +176,26 @@ def run_training(
 
 
 def _pump(proc: subprocess.Popen, stream: TextIO, tail: _Tail, clean: Callable[[str], str]) -> None:
-    """Copy output to the log in bounded chunks (a 100 MB line never sits in memory whole)."""
+    """Copy output to the log as it comes, in whole lines (so a secret or a command is seen whole by `clean`)
+    and in bounded blocks (a 100 MB line never sits in memory whole; a chatty log costs few calls)."""
     assert proc.stdout is not None
+    fd = proc.stdout.fileno()
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    for raw in iter(lambda: proc.stdout.readline(READ_CHUNK), b""):
-        text = decoder.decode(raw)
-        tail.feed(text)
-        stream.write(clean(text))
-        stream.flush()
-    rest = decoder.decode(b"", final=True)
-    if rest:
-        tail.feed(rest)
-        stream.write(clean(rest))
+    pending = ""
+    while True:
+        raw = os.read(fd, READ_CHUNK)
+        text = pending + decoder.decode(raw, final=not raw)
+        end = max(text.rfind("\n"), text.rfind("\r")) + 1
+        if raw and not end and len(text) < READ_CHUNK:
+            pending = text  # an unfinished line: wait for its end
+            continue
+        block, pending = (text[:end], text[end:]) if raw and end else (text, "")
+        if block:
+            tail.feed(block)
+            stream.write(clean(block))
+            stream.flush()
+        if not raw:
+            break
     tail.close()
 
 

@@ -89,7 +89,7 @@ class CIContext:
         masked: list[str] = []
 
         def clean(text: str) -> str:
-            for line in text.splitlines():
+            for line in text.splitlines() if "::add-mask::" in text else ():
                 if line.startswith("::add-mask::") and len(line.strip()) - 12 >= MIN_LENGTH:
                     masked.append(line[len("::add-mask::"):].strip())  # the training's own secret: hidden too
                     self.redactor.add(masked[-1])
