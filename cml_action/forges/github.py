@@ -51,6 +51,7 @@ def _make_retry():
 class GitHubForge:
     name = "github"
     body_limit = 65536
+    WORKFLOW_BOT = "github-actions[bot]"
 
     def __init__(self, ctx: CIContext, token: str, assets_branch: str = "cml-assets") -> None:
         from github import Auth, Github
@@ -72,7 +73,8 @@ class GitHubForge:
             seconds_between_writes=None,
         )
         self._repo = self._gh.get_repo(ctx.repository, lazy=True)
-        self._login: str | None = None
+        # an installation token (the workflow's GITHUB_TOKEN is one) is no user: `GET /user` would only refuse it
+        self._login: str | None = self.WORKFLOW_BOT if token.startswith("ghs_") else None
 
     # --- errors ---------------------------------------------------------------------------------
     def _call(self, what: str, permission: str, fn: Callable[[], T]) -> T:
@@ -227,8 +229,6 @@ class GitHubForge:
             return commit.get_comments, commit.create_comment
         issue = self._repo.get_issue(dest.number)
         return issue.get_comments, issue.create_comment
-
-    WORKFLOW_BOT = "github-actions[bot]"
 
     def identity(self) -> str:
         """The login our comments are written by: the token's own user, or github-actions[bot] for the workflow's
