@@ -138,6 +138,19 @@ class CIContext:
                 fh.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
 
 
+class Filtered:
+    """A text stream that passes everything written to it through `clean` (for code that prints untrusted lines)."""
+
+    def __init__(self, stream: TextIO, clean: Callable[[str], str]) -> None:
+        self._stream, self._clean = stream, clean
+
+    def write(self, text: str) -> int:
+        return self._stream.write(self._clean(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
 def one_line(text: str) -> str:
     """A title or warning on one log line: newlines would start a new (and possibly commanding) line."""
     return " ".join(text.split())
