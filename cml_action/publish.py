@@ -16,7 +16,7 @@ from typing import Iterable
 from urllib.parse import unquote
 
 from cml_action.ci.context import CIContext
-from cml_action.errors import CmlError, PermissionDenied
+from cml_action.errors import CmlError, PermissionDenied, TokenRefused
 from cml_action.forges.base import Forge, Image, Target, sticky_marker
 from cml_action.redact import Redactor
 from cml_action.report.escape import code, defuse_markers, defuse_mentions, prose
@@ -96,6 +96,8 @@ def _upload(forge: Forge, images: dict[str, Image], result: Published) -> tuple[
     except PermissionDenied as exc:
         result.warnings.append(f"images were not published: {exc}")
         return {}, f"the token lacks `{exc.permission or exc}` permission"
+    except TokenRefused:
+        raise  # nothing else will work either
     except Exception as exc:  # noqa: BLE001 - any failure: the report is posted without its images
         result.warnings.append(f"images were not published: {failure(exc)}")
         return {}, f"the upload failed ({failure(exc)})"
@@ -120,12 +122,16 @@ def publish(
     markdown = safe_text(markdown, ctx.redactor)
     result = Published(summary=markdown)
     images, refused = collect_images(markdown, base_dir, declared, ctx.redactor)
-    urls, missing = _upload(forge, images, result) if forge is not None else ({}, "")
+    try:
+        urls, missing = _upload(forge, images, result) if forge is not None else ({}, "")
+    except TokenRefused as exc:
+        result.warnings.append(f"the report was not posted: {exc}; it is in the job summary")
+        urls, missing, forge = {}, "the token was refused", None
 
     def url_for(ref: str) -> str | None:
         if ref in urls:
             return urls[ref]
-        if ref in refused or forge is not None:
+        if ref in refused or forge is not None or missing:
             return None
         return ref  # nowhere to upload (local run): keep the relative link for the report file
 

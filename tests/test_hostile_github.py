@@ -222,6 +222,7 @@ def test_a_refused_token_is_a_warning_and_the_report_is_in_the_summary(gh, tmp_p
                            "--notebook-diff", "false"], env)
     assert out.returncode == 0, out.stderr
     assert "the token was refused" in out.stderr and "Traceback" not in out.stderr
+    assert len(gh.requests) == 1 and out.stderr.count("::warning::") == 1  # refused once: no retries, one warning
     assert "## CML report" in (tmp_path / "summary.md").read_text()
     assert outputs(tmp_path)["report-path"] == "cml-report/report.md"
 

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, TypeVar
 
 from cml_action.ci.context import CIContext
-from cml_action.errors import ForgeError, PermissionDenied, UserError
+from cml_action.errors import ForgeError, PermissionDenied, TokenRefused, UserError
 from cml_action.forges.base import Destination, Image, Posted, Target, resolve_target
 from cml_action.retry import backoff_base, pause
 
@@ -91,7 +91,7 @@ class GitHubForge:
         if isinstance(getattr(exc, "data", None), dict):
             message = str(exc.data.get("message", ""))
         if status == 401:
-            return ForgeError(f"the token was refused (401 Bad credentials) while trying to {what}")
+            return TokenRefused(f"the token was refused (401 Bad credentials) while trying to {what}")
         if status == 403 and "rate limit" not in message.lower():
             hint = PERMISSION_HINT.get(permission, permission)
             return PermissionDenied(f"the token may not {what}: grant `{hint}` in the workflow's permissions", hint)
@@ -150,7 +150,7 @@ class GitHubForge:
             try:
                 data = self._graphql(self._TIP, variables, "read the assets branch")
                 break
-            except PermissionDenied:
+            except (PermissionDenied, TokenRefused):
                 raise
             except ForgeError:
                 if attempt == ATTEMPTS - 1:
@@ -180,7 +180,7 @@ class GitHubForge:
                 data = self._graphql(self._COMMIT, variables, f"commit images to branch {self.assets_branch}")
                 return data["createCommitOnBranch"]["commit"]["oid"]
             except ForgeError as exc:
-                if isinstance(exc, PermissionDenied) or attempt == ATTEMPTS - 1:
+                if isinstance(exc, (PermissionDenied, TokenRefused)) or attempt == ATTEMPTS - 1:
                     raise
             except GithubException:
                 if attempt == ATTEMPTS - 1:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cml_action.ci.context import CIContext
-from cml_action.errors import ForgeError, PermissionDenied, UserError
+from cml_action.errors import ForgeError, PermissionDenied, TokenRefused, UserError
 from cml_action.forges.base import Destination, Image, Posted, Target, resolve_target
 from cml_action.retry import pause
 
@@ -63,7 +63,7 @@ class GitLabForge:
             except GitlabError as exc:
                 code = getattr(exc, "response_code", None) or 0
                 if code == 401 and not self.job_token:
-                    raise ForgeError(f"the token was refused (401 Unauthorized) while trying to {what}") from None
+                    raise TokenRefused(f"the token was refused (401 Unauthorized) while trying to {what}") from None
                 if code in (401, 403):
                     raise self._denied(what) from None
                 if code < 500 or attempt == ATTEMPTS - 1:
