@@ -105,9 +105,12 @@ class CIContext:
                     print(f"::add-mask::{_escape_data(value)}", file=stream, flush=True)
 
     def warning(self, message: str) -> None:
+        """GitHub: an annotation, on stdout like every workflow command of ours: the runner reads stdout and stderr
+        separately, and only one stream keeps our commands in order with the `::stop-commands::` that fenced
+        the training's output."""
         one = one_line(self.redactor.text(message))
         if self.kind == "github":
-            print(f"::warning::{_escape_data(one)}", file=sys.stderr, flush=True)
+            print(f"::warning::{_escape_data(one)}", flush=True)
         else:
             print(f"cml-action: warning: {one}", file=sys.stderr, flush=True)
 
