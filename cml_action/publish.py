@@ -25,6 +25,10 @@ from cml_action.report.shorten import shorten
 from cml_action.workspace_files import Refused, check
 
 
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # what GitHub accepts for an image in a comment; a report needs less
+MAX_IMAGES = 100  # a glob that matched a whole dataset is not a report
+
+
 @dataclass
 class Published:
     summary: str  # full markdown with published image URLs, for the job summary
@@ -62,6 +66,9 @@ def _image(ref: str, base_dir: Path, declared: frozenset[str] | None, redactor: 
     result = check(base_dir, rel)  # the report folder is the root: nothing outside it can be named
     if isinstance(result, Refused):
         return Refused(ref, f"{result.reason} (only files inside the report folder are published)")
+    size = result.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        return Refused(ref, f"{size / 1048576:.0f} MiB is beyond the {MAX_IMAGE_BYTES // 1048576} MiB published per image")
     data = result.read_bytes()
     kind = image_kind(data[:64])
     if kind == "svg":
@@ -79,6 +86,9 @@ def collect_images(markdown: str, base_dir: Path, declared: Iterable[str] | None
     images: dict[str, Image] = {}
     refused: dict[str, Refused] = {}
     for ref in local_refs(markdown):
+        if len(images) >= MAX_IMAGES:
+            refused[ref] = Refused(ref, f"the report already has {MAX_IMAGES} images")
+            continue
         result = _image(ref, base_dir, allowed, redactor or Redactor())
         if isinstance(result, Refused):
             refused[ref] = result

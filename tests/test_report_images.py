@@ -49,3 +49,15 @@ def test_references_inside_code_are_text():
     assert local_refs(md) == ["a.png", "b.png"]
     out = replace_refs(md, lambda r: f"https://h/{r}", lambda r: "gone")
     assert "![x](.git/config)" in out and "`![y](y.png)`" in out and "![b](https://h/b.png)" in out
+
+
+def test_huge_images_and_too_many_images_are_refused(tmp_path: Path):
+    from cml_action import publish
+
+    (tmp_path / "big.png").write_bytes(PNG + b"\0" * (publish.MAX_IMAGE_BYTES + 1))
+    for i in range(publish.MAX_IMAGES + 1):
+        (tmp_path / f"{i}.png").write_bytes(PNG)
+    md = "![b](big.png) " + " ".join(f"![{i}]({i}.png)" for i in range(publish.MAX_IMAGES + 1))
+    images, refused = collect_images(md, tmp_path)
+    assert len(images) == publish.MAX_IMAGES and "MiB published per image" in refused["big.png"].reason
+    assert f"already has {publish.MAX_IMAGES} images" in refused[f"{publish.MAX_IMAGES}.png"].reason
