@@ -19,6 +19,7 @@ from cml_action.report.model import Section
 from cml_action.workspace_files import Refused, check, in_output
 
 MAX_CHARS = 1_000_000
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # as publish.MAX_IMAGE_BYTES: a bigger file is not copied at all
 FOLDER = "images/report"
 
 
@@ -32,6 +33,8 @@ def _source(ref: str, source_dir: Path, workspace: Path) -> Path | Refused:
         return Refused(ref, result.reason)
     if in_output(workspace, result):
         return Refused(ref, "inside cml-action's own output folder")
+    if result.stat().st_size > MAX_IMAGE_BYTES:
+        return Refused(ref, f"beyond the {MAX_IMAGE_BYTES // 1048576} MiB published per image")
     with open(result, "rb") as fh:
         kind = image_kind(fh.read(64))
     if kind == "svg":
