@@ -337,3 +337,16 @@ def test_publish_survives_a_report_json_that_is_not_an_object(gh, tmp_path: Path
     body = issue_comments(gh, 38)[0]["body"]
     assert "## From the artifact" in body and "?raw=true" in body
     assert "only files inside the report folder are published" in body
+
+
+def test_output_of_a_training_in_its_own_image_cannot_command_the_runner_either(gh, docker_engine, tmp_path: Path):
+    repo = small_repo(tmp_path)
+    env = {**pr_env(gh, repo, tmp_path, 39), "DOCKER_HOST": docker_engine.url.replace("http://", "tcp://")}
+    docker_engine.script.lines = ["::error::pwned from the image", f"stolen {TOKEN}", "::stop-commands::quiet"]
+    out = run_entry(repo, ["--run", "python train.py", "--train-image", "python:3.11-slim", "--metrics", "metrics.json",
+                           "--notebook-diff", "false"], env)
+    assert out.returncode == 0, out.stderr
+    done = executed_commands(out.stdout)
+    assert not [c for c in done if "pwned" in c and not c.startswith("::group::") or c.startswith("::stop-commands::quiet")]
+    assert "::error::pwned from the image" in out.stdout and f"stolen {TOKEN}" not in out.stdout
+    assert "stolen ***" in out.stdout
