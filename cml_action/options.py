@@ -82,22 +82,34 @@ OPTIONS: tuple[Option, ...] = (
     Option("train-env", "Names of environment variables passed into `train-image` (allow-list).", kind="list",
            commands=("run",)),
     # --- cloud runners -------------------------------------------------------------------------
-    Option("cloud", "Cloud for the runner: `aws`, `gcp` or `azure`.", commands=RUNNER_COMMANDS),
-    Option("cloud-region", "Region (Azure: location).", commands=RUNNER_COMMANDS),
+    Option("cloud", "Cloud for the runner: `aws`, `gcp`, `azure` or `kubernetes`.", commands=RUNNER_COMMANDS),
+    Option("cloud-region", "Region (Azure: location; Kubernetes: the kubeconfig context, default the current one).",
+           commands=RUNNER_COMMANDS),
     Option("cloud-zone", "Zones to try in order (default: every zone of the region).", kind="list", commands=("runner-launch",)),
     Option("cloud-type", "Machine type: generic `s`, `m`, `l`, `xl` or native; a list is a fallback order.", default="m",
            kind="list", commands=("runner-launch",)),
-    Option("cloud-gpu", "GPU: `none`, `t4`, `l4`, `a10g`, `v100`, `a100`, `h100` or a native accelerator.", default="none",
+    Option("cloud-gpu", "GPU: `none`, `t4`, `l4`, `a10g`, `v100`, `a100`, `h100` or a native accelerator "
+           "(Kubernetes: also `any`, or a `nvidia.com/gpu.product` value).", default="none",
            commands=("runner-launch",)),
     Option("cloud-gpu-count", "Number of GPUs.", default="1", kind="int", commands=("runner-launch",)),
     Option("cloud-spot", "Use spot / preemptible capacity.", default="false", kind="bool", commands=("runner-launch",)),
     Option("cloud-spot-fallback", "Fall back to on-demand when no spot capacity is found.", default="false", kind="bool",
            commands=("runner-launch",)),
-    Option("cloud-image", "Machine image override (AMI id, GCE image URL, Azure image URN).", commands=("runner-launch",)),
-    Option("cloud-disk-size", "Boot disk size in GB.", default="100", kind="int", commands=("runner-launch",)),
+    Option("cloud-image", "Machine image override (AMI id, GCE image URL, Azure image URN; Kubernetes: the runner "
+           "container's image).", commands=("runner-launch",)),
+    Option("cloud-disk-size", "Boot disk size in GB (Kubernetes: size limit of the jobs' work volume).", default="100",
+           kind="int", commands=("runner-launch",)),
     Option("cloud-subnet", "Subnet (AWS subnet id, GCE subnetwork, Azure subnet resource id).", commands=("runner-launch",)),
-    Option("cloud-permission-set", "Instance profile (AWS), service account (GCP) or managed identity (Azure) for the VM.",
-           commands=("runner-launch",)),
+    Option("cloud-permission-set", "Instance profile (AWS), service account (GCP) or managed identity (Azure) for the VM; "
+           "Kubernetes: the pod's service account (its token is mounted only then).", commands=("runner-launch",)),
+    Option("kubernetes-namespace", "Namespace of the runner pods (default: the kubeconfig context's, or the "
+           "launcher pod's own).", commands=RUNNER_COMMANDS),
+    Option("kubernetes-node-selector", "Node labels `key=value` the runner pod must land on, separated by spaces or "
+           "newlines.", kind="list", commands=("runner-launch",)),
+    Option("kubernetes-tolerations", "Taints the runner pod tolerates, in kubectl's syntax `key=value:Effect`, "
+           "`key:Effect` or `key` (GPU pods also tolerate `nvidia.com/gpu`).", kind="list", commands=("runner-launch",)),
+    Option("kubernetes-image-pull-secrets", "Names of Secrets (in the namespace) used to pull the runner image.",
+           kind="list", commands=("runner-launch",)),
     Option("cloud-tags", "Extra tags `key=value`, separated by spaces or newlines.", kind="list", commands=("runner-launch",)),
     Option("runner-labels", "Extra runner labels (the unique launch label is always added).", kind="list",
            commands=("runner-launch",)),

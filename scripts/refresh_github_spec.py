@@ -5,7 +5,9 @@ Both come from the npm registry, published by GitHub's Octokit team under the MI
   - @octokit/openapi  generated/api.github.com.json  (REST, OpenAPI 3): we keep only the operations
     cml-action calls, with every component they reference, so the vendored file stays small;
   - @octokit/graphql-schema  schema.graphql  (GraphQL SDL), kept whole.
-Usage: scripts/refresh_github_spec.py [--openapi-version 23.0.2] [--graphql-version 15.26.1]
+Usage: scripts/refresh_github_spec.py [--openapi-version 23.0.2] [--graphql-version 15.26.1] [--packages DIR]
+(--packages: read the tarballs that `npm pack @octokit/openapi@V @octokit/graphql-schema@V --pack-destination DIR`
+wrote, instead of downloading them)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ OPERATIONS = [
     ("get", "/repos/{owner}/{repo}"),
     ("get", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}"),
+    ("get", "/repos/{owner}/{repo}/pulls"),  # publish: a fork's pull request, found by head=owner:branch
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("patch", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
@@ -50,8 +53,13 @@ OPERATIONS = [
 ]
 
 
-def _package(name: str, version: str) -> tarfile.TarFile:
+def _package(name: str, version: str, folder: Path | None = None) -> tarfile.TarFile:
     short = name.split("/")[-1]
+    if folder is not None:
+        local = next(folder.glob(f"*{short}-{version}.tgz"), None)
+        if local is None:
+            raise SystemExit(f"{folder}: no {short}-{version}.tgz (run npm pack {name}@{version})")
+        return tarfile.open(local, mode="r:gz")
     url = f"{REGISTRY}/{name}/-/{short}-{version}.tgz"
     with urllib.request.urlopen(url, timeout=120) as resp:
         return tarfile.open(fileobj=io.BytesIO(resp.read()), mode="r:gz")
@@ -97,15 +105,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--openapi-version", default="23.0.2")
     parser.add_argument("--graphql-version", default="15.26.1")
+    parser.add_argument("--packages", type=Path, default=None, help="folder of tarballs written by npm pack")
     args = parser.parse_args()
     DEST.mkdir(parents=True, exist_ok=True)
-    with _package("@octokit/openapi", args.openapi_version) as tar:
+    with _package("@octokit/openapi", args.openapi_version, args.packages) as tar:
         spec = json.load(tar.extractfile("package/generated/api.github.com.json"))
         (DEST / "LICENSE.octokit-openapi").write_bytes(tar.extractfile("package/LICENSE").read())
     small = subset(spec)
     with gzip.GzipFile(DEST / "api.github.com.subset.json.gz", "wb", mtime=0) as fh:
         fh.write(json.dumps(small, sort_keys=True, separators=(",", ":")).encode())
-    with _package("@octokit/graphql-schema", args.graphql_version) as tar:
+    with _package("@octokit/graphql-schema", args.graphql_version, args.packages) as tar:
         sdl = tar.extractfile("package/schema.graphql").read()
         (DEST / "LICENSE.octokit-graphql-schema").write_bytes(tar.extractfile("package/LICENSE.md").read())
     with gzip.GzipFile(DEST / "schema.graphql.gz", "wb", mtime=0) as fh:

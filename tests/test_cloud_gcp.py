@@ -134,3 +134,90 @@ def test_the_standin_refuses_what_the_discovery_document_does_not_allow(gcp_clou
     assert err.value.code == 400
     assert "unknown field 'schedulingg'" in gcp_cloud.standin.violations[0]
     gcp_cloud.standin.violations.clear()
+
+
+def _run_snippets(gcp_cloud, provider, instance, tmp_path: Path, which: tuple[str, ...]) -> list[subprocess.CompletedProcess]:
+    """Run the VM-side snippets as the VM `instance` (its metadata token is its own service account's)."""
+    gcp_cloud.standin.vm_identity.update(name=instance.name, zone=instance.zone)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "shutdown").write_text(f'#!/bin/bash\necho "$*" > {tmp_path}/shutdown\n')
+    (bin_dir / "shutdown").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CML_GCE_METADATA": gcp_cloud.standin.url,
+           "CML_GCE_COMPUTE": gcp_cloud.standin.url}
+    own = spec(name=instance.name, permission_set="")
+    snippets = {"secret": provider.secret_snippet(own), "poweroff": provider.poweroff_snippet(own)}
+    results = []
+    for name in which:
+        script = tmp_path / f"{name}.sh"
+        script.write_text("#!/bin/bash\nset -euo pipefail\n" + snippets[name] + "\n")
+        results.append(subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=30))
+    return results
+
+
+def test_without_a_permission_set_the_vm_runs_as_its_own_account_with_no_project_role(gcp_cloud, provider, tmp_path):
+    """Not the project's default compute account (often Editor): a per-runner account that may read and delete its
+    own registration and delete its own instance, granted on those resources alone."""
+    other_name = "cml-20261123000000-fedcba"
+    other_tags = {TAG_RUNNER: other_name, TAG_LABEL: other_name, TAG_REPO: "octo/models", TAG_EXPIRES: "2026-11-23T12:00:00Z"}
+    other = provider.create(spec(name=other_name, permission_set="", tags=other_tags, secret="OTHER-SECRET"),
+                            Placement("us-central1-b", "n1-standard-8", spot=False))
+    instance = provider.create(spec(permission_set=""), Placement("us-central1-a", "n1-standard-8", spot=False))
+    email = f"{NAME}@ml-project.iam.gserviceaccount.com"
+    raw = next(vm["raw"] for vm in gcp_cloud.instances() if vm["name"] == NAME)
+    assert [a["email"] for a in raw["serviceAccounts"]] == [email]
+    state = gcp_cloud.standin.state
+    assert set(state.service_accounts) == {email, f"{other_name}@ml-project.iam.gserviceaccount.com"}
+    assert state.instance_policies[("us-central1-a", NAME)]["bindings"] == [
+        {"role": "roles/compute.instanceAdmin.v1", "members": [f"serviceAccount:{email}"]}]
+    assert {m for b in state.secrets[f"cml-action-{NAME}"]["policy"]["bindings"] for m in b["members"]} == {
+        f"serviceAccount:{email}"}
+
+    # as that VM: its own secret is readable and deletable, then it deletes its own instance
+    secret, poweroff = _run_snippets(gcp_cloud, provider, instance, tmp_path, ("secret", "poweroff"))
+    assert secret.returncode == 0 and secret.stdout.strip() == SECRET, secret.stderr
+    assert poweroff.returncode == 0, poweroff.stderr
+    assert [vm["name"] for vm in gcp_cloud.instances()] == [other_name]
+    assert gcp_cloud.standin.refused == []
+
+    # ...but its token reaches nothing else: not the other runner's secret, not the other VM
+    import urllib.error
+    import urllib.request
+
+    from standins.gce.server import VM_TOKEN_PREFIX
+
+    headers = {"Authorization": f"Bearer {VM_TOKEN_PREFIX}{email}"}
+    for method, path in (("GET", f"/v1/projects/ml-project/secrets/cml-action-{other_name}/versions/latest:access"),
+                         ("DELETE", f"/compute/v1/projects/ml-project/zones/us-central1-b/instances/{other_name}")):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(gcp_cloud.standin.url + path, method=method, headers=headers))
+        assert err.value.code == 403
+    assert len(gcp_cloud.standin.refused) == 2
+
+    # the account of the VM that deleted itself is a leftover that teardown (find by label) removes
+    (left,) = provider.find({TAG_LABEL: NAME})
+    assert left.id == f"account/{NAME}" and left.state == "missing"
+    provider.delete(left)
+    provider.delete(other)
+    assert gcp_cloud.leftovers() == []
+
+
+def test_a_failed_placement_keeps_the_runner_account_for_the_next_one(gcp_cloud, provider):
+    gcp_cloud.fail_capacity("us-central1-a")
+    with pytest.raises(CapacityError):
+        provider.create(spec(permission_set=""), Placement("us-central1-a", "n1-standard-8", spot=False))
+    assert gcp_cloud.leftovers() == [f"service account {NAME}@ml-project.iam.gserviceaccount.com"]
+    instance = provider.create(spec(permission_set=""), Placement("us-central1-b", "n1-standard-8", spot=False))
+    assert [i.id for i in provider.find({TAG_LABEL: NAME})] == [instance.id]
+    provider.delete(instance)
+    assert gcp_cloud.leftovers() == []
+
+
+def test_a_new_runner_account_not_yet_known_to_compute_is_waited_for(gcp_cloud, provider):
+    gcp_cloud.standin.account_lag = 2  # IAM propagates a new account to Compute within seconds
+    instance = provider.create(spec(permission_set=""), Placement("us-central1-a", "n1-standard-8", spot=False))
+    (vm,) = gcp_cloud.instances()
+    assert vm["raw"]["serviceAccounts"][0]["email"] == f"{NAME}@ml-project.iam.gserviceaccount.com"
+    assert gcp_cloud.standin.account_lag == 0
+    provider.delete(instance)
+    assert gcp_cloud.leftovers() == []

@@ -23,7 +23,7 @@ PID, PATH = 42, "ml/models"
 TOKEN = "glpat-exampleToken000000"
 
 # GitLab's predefined CI/CD variables the examples may use (docs.gitlab.com/ci/variables/predefined_variables).
-PREDEFINED = {"CI_PIPELINE_SOURCE", "CI_COMMIT_BRANCH", "CI_DEFAULT_BRANCH", "CI_SERVER_FQDN", "CI_COMMIT_SHA",
+PREDEFINED = {"CI_PIPELINE_SOURCE", "CI_PIPELINE_IID", "CI_COMMIT_BRANCH", "CI_DEFAULT_BRANCH", "CI_SERVER_FQDN", "CI_COMMIT_SHA",
               "CI_MERGE_REQUEST_IID", "CI_PROJECT_ID", "CI_API_V4_URL", "CI_JOB_TOKEN", "CI_PROJECT_PATH",
               "CI_COMMIT_REF_NAME", "CI_SERVER_URL", "CI_JOB_URL", "CI_PIPELINE_ID"}
 OURS = {"CML_COMMAND", "CML_TOKEN"} | {"CML_" + name.upper().replace("-", "_") for name in BY_NAME}

@@ -106,15 +106,18 @@ def test_fork_pattern_untrusted_then_publish(gh, tmp_path: Path):
                              base_env=env, checkout=copier(repo), entrypoint=entrypoint, work=tmp_path / "u",
                              artifacts=artifacts)
     assert [code for *_, code in untrusted.steps] == [0, 0, 0] and comments(gh) == []
-    gh.add_pull(REPO, 2, head_sha=head, head_ref="feature", base_ref="main")
+    # as GitHub sends it for a fork's pull request: `pull_requests` empty, the fork named in `head_repository`
+    gh.add_pull(REPO, 2, head_sha=head, head_ref="feature", base_ref="main", head_repo="forker/models")
     event = {"workflow_run": {"id": 55, "event": "pull_request", "head_sha": head, "head_branch": "feature",
-                              "pull_requests": [{"number": 2}]}}
+                              "pull_requests": [], "head_repository": {"full_name": "forker/models",
+                                                                       "owner": {"login": "forker"}}}}
     publish = run_workflow(EXAMPLES / "fork-publish.yml", event_name="workflow_run", payload=event,
                            base_env=base_env(gh, tmp_path, "workflow_run", event, "c" * 40), checkout=copier(repo),
                            entrypoint=entrypoint, work=tmp_path / "p", artifacts=artifacts)
     assert [code for *_, code in publish.steps] == [0, 0]
     (body,) = comments(gh)
     assert "## Model report" in body
+    assert [c["_on"] for c in gh.repos[REPO].comments.values()] == [("issue", 2)]  # the fork's PR, not the commit
 
 
 def test_gates_fail_the_job_and_say_why(gh, tmp_path: Path):

@@ -172,8 +172,10 @@ def _run_step(step, exprs, workspace, base_env, checkout, entrypoint, artifacts)
             outputs = {m.group(1): m.group(3) for m in re.finditer(r"^([\w-]+)<<(\S+)\n(.*?)\n\2$", text, re.M | re.S)}
         return out.returncode, outputs
     if "run" in step:
+        step_env = {k: str(exprs.render(v)) for k, v in (step.get("env") or {}).items()}
         out = subprocess.run(["bash", "-c", exprs.render(step["run"])], cwd=workspace, capture_output=True, text=True,
-                             env={**base_env, "PATH": base_env.get("PATH", "/usr/bin:/bin")})
+                             env={**base_env, **step_env, "PATH": base_env.get("PATH", "/usr/bin:/bin")})
+        (workspace.parent / f"log-{workspace.name}.txt").open("a").write(out.stdout + out.stderr)
         return out.returncode, {}
     raise AssertionError(f"example uses an untested step: {uses or step}")
 

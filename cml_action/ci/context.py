@@ -42,6 +42,9 @@ class CIContext:
     run_url: str = ""
     summary_path: Path | None = None  # GITHUB_STEP_SUMMARY
     output_path: Path | None = None  # GITHUB_OUTPUT
+    # workflow_run (the fork pattern): "owner:branch" of the head of the run that made the report, from the trusted
+    # event, to find a fork's pull request, which GitHub leaves out of `workflow_run.pull_requests`
+    head_label: str = ""
     event: dict = field(default_factory=dict, repr=False, compare=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)  # every secret we know of
 
@@ -212,11 +215,13 @@ def _github(env: Mapping[str, str], workspace: Path) -> CIContext:
         sha = pr["head"]["sha"]  # GITHUB_SHA is the throw-away merge commit on pull_request events
     ref_name = env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME", "")
     run = event.get("workflow_run") or {}
+    head_label = ""
     if run.get("head_sha"):
         # the trusted half of the fork pattern: describe the run that made the report, not this one
         sha = run["head_sha"]
         ref_name = run.get("head_branch") or ref_name
         pr = {"number": (run.get("pull_requests") or [{}])[0].get("number")}
+        head_label = _head_label(run)
     repository = env.get("GITHUB_REPOSITORY", "")
     run_id = env.get("GITHUB_RUN_ID", "")
     run_url = f"{server_url}/{repository}/actions/runs/{run_id}" if run_id and repository else ""
@@ -241,8 +246,18 @@ def _github(env: Mapping[str, str], workspace: Path) -> CIContext:
         run_url=run_url,
         summary_path=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
         output_path=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
+        head_label=head_label,
         event=event,
     )
+
+
+def _head_label(run: dict) -> str:
+    """`owner:branch` of a workflow_run's head, or "" when the event does not say (no guessing from the artifact)."""
+    owner = ((run.get("head_repository") or {}).get("owner") or {}).get("login", "")
+    branch = run.get("head_branch") or ""
+    if not isinstance(owner, str) or not isinstance(branch, str) or not owner or not branch:
+        return ""
+    return f"{owner}:{branch}"
 
 
 def _gitlab(env: Mapping[str, str], workspace: Path) -> CIContext:

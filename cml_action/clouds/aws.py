@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, TypeVar
 from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
 from cml_action.retry import pause
+from cml_action.failures import PartialListing, one_line
 
 T = TypeVar("T")
 
@@ -163,9 +164,19 @@ class AwsProvider:
         return [{"Key": k, "Value": v} for k, v in sorted(spec.tags.items())]
 
     def _store_secret(self, spec: MachineSpec) -> None:
-        self._call("store the registration", lambda: self._client("ssm").put_parameter(
-            Name=self._parameter(spec), Value=spec.secret, Type="SecureString", Tags=self._tags(spec),
-            Description="cml-action one-job runner registration; the VM deletes it at boot"))
+        from botocore.exceptions import ClientError
+
+        ssm = self._client("ssm")
+        try:
+            self._call("store the registration", lambda: ssm.put_parameter(
+                Name=self._parameter(spec), Value=spec.secret, Type="SecureString", Tags=self._tags(spec),
+                Description="cml-action one-job runner registration; the VM deletes it at boot"))
+        except ClientError as exc:
+            if _code(exc) != "ParameterAlreadyExists":
+                raise
+            # left by the previous placement of this launch when its cleanup failed: same runner, same secret
+            self._call("store the registration", lambda: ssm.put_parameter(
+                Name=self._parameter(spec), Value=spec.secret, Type="SecureString", Overwrite=True))
 
     def _role(self, spec: MachineSpec) -> str:
         """A per-runner instance profile allowed to read and delete only its own parameter."""
@@ -177,15 +188,27 @@ class AwsProvider:
                                                          "Action": "sts:AssumeRole"}]}
         policy = {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:DeleteParameter"], "Resource": resource}]}
-        self._call("create the VM role", lambda: iam.create_role(
+        # "already exists": left by the previous placement of this launch when its cleanup failed; the names are
+        # this launch's own, so the fallback carries on with them
+        self._idempotent("create the VM role", lambda: iam.create_role(
             RoleName=name, Path=IAM_PATH, AssumeRolePolicyDocument=json.dumps(trust), Tags=self._tags(spec),
-            Description="cml-action runner: read and delete its own registration"))
+            Description="cml-action runner: read and delete its own registration"), "EntityAlreadyExists")
         self._call("grant the VM role", lambda: iam.put_role_policy(RoleName=name, PolicyName="registration",
                                                                      PolicyDocument=json.dumps(policy)))
-        self._call("create the instance profile", lambda: iam.create_instance_profile(InstanceProfileName=name,
-                                                                                        Path=IAM_PATH))
-        self._call("attach the role", lambda: iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name))
+        self._idempotent("create the instance profile", lambda: iam.create_instance_profile(
+            InstanceProfileName=name, Path=IAM_PATH), "EntityAlreadyExists")
+        self._idempotent("attach the role", lambda: iam.add_role_to_instance_profile(
+            InstanceProfileName=name, RoleName=name), "LimitExceeded")
         return name
+
+    def _idempotent(self, what: str, fn: Callable[[], Any], already: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(what, fn)
+        except ClientError as exc:
+            if _code(exc) != already:
+                raise
 
     def _security_group(self, subnet: str) -> str:
         """The VPC's `cml-action-runners` group: no inbound rule, all outbound (HTTPS to GitHub)."""
@@ -256,33 +279,45 @@ class AwsProvider:
             inst = reply["Instances"][0]
             return Instance(inst["InstanceId"], spec.name, inst["Placement"]["AvailabilityZone"], "pending",
                             dict(spec.tags), inst.get("LaunchTime"))
-        except BaseException:
-            # nothing half-made stays behind: the parameter and the role go, the caller moves on
-            self._delete_support(spec.name, stored, created_role)
+        except BaseException as exc:
+            # nothing half-made stays behind: the parameter and the role go, the caller moves on; a cleanup that
+            # fails is noted on the original error (the launcher's cleanup by label retries it), never raised over it
+            for line in self._delete_support(spec.name, stored, created_role):
+                exc.add_note(f"cleanup: {line}")
             raise
 
-    def _delete_support(self, name: str, parameter: bool = True, role: str | None = None) -> None:
+    def _delete_support(self, name: str, parameter: bool = True, role: str | None = None) -> list[str]:
+        """Remove the registration parameter and the per-runner role; every step is tried, what failed is returned
+        (one line each) so that a refusal never hides the error that made us clean up."""
         from botocore.exceptions import ClientError
 
+        steps: list[tuple[str, Callable[[], Any], str]] = []
         if parameter:
-            try:
-                self._call("delete the registration", lambda: self._client("ssm").delete_parameter(Name=self._parameter(name)))
-            except ClientError as exc:
-                if _code(exc) != "ParameterNotFound":
-                    raise
+            ssm = self._client("ssm")
+            steps.append(("delete the registration parameter",
+                          lambda: ssm.delete_parameter(Name=self._parameter(name)), "ParameterNotFound"))
         role_name = f"cml-action-{name}"[:64] if role is None else role
-        if not role_name:
-            return
-        iam = self._client("iam")
-        for step in (lambda: iam.remove_role_from_instance_profile(InstanceProfileName=role_name, RoleName=role_name),
-                     lambda: iam.delete_instance_profile(InstanceProfileName=role_name),
-                     lambda: iam.delete_role_policy(RoleName=role_name, PolicyName="registration"),
-                     lambda: iam.delete_role(RoleName=role_name)):
+        if role_name:
+            iam = self._client("iam")
+            steps += [
+                ("detach the VM role", lambda: iam.remove_role_from_instance_profile(
+                    InstanceProfileName=role_name, RoleName=role_name), "NoSuchEntity"),
+                ("delete the instance profile", lambda: iam.delete_instance_profile(InstanceProfileName=role_name),
+                 "NoSuchEntity"),
+                ("delete the VM role policy", lambda: iam.delete_role_policy(RoleName=role_name, PolicyName="registration"),
+                 "NoSuchEntity"),
+                ("delete the VM role", lambda: iam.delete_role(RoleName=role_name), "NoSuchEntity"),
+            ]
+        failures: list[str] = []
+        for what, step, gone in steps:
             try:
-                self._call("delete the VM role", step)
+                self._call(what, step)
             except ClientError as exc:
-                if _code(exc) != "NoSuchEntity":
-                    raise
+                if _code(exc) != gone:
+                    failures.append(f"{what} of {name}: {one_line(exc)}")
+            except Exception as exc:  # noqa: BLE001 - connection errors and the like: report, keep going
+                failures.append(f"{what} of {name}: {one_line(exc)}")
+        return failures
 
     def _instance(self, raw: dict) -> Instance:
         state = {"pending": "pending", "running": "running", "shutting-down": "stopping", "stopping": "stopping",
@@ -302,12 +337,18 @@ class AwsProvider:
         for page in self._call("list VMs", lambda: list(ec2.get_paginator("describe_instances").paginate(Filters=filters))):
             for reservation in page["Reservations"]:
                 found.extend(self._instance(raw) for raw in reservation["Instances"])
-        # a registration parameter without a VM: a launch interrupted between storing it and creating the VM
+        try:
+            return found + self._leftovers(tags, {i.name for i in found if i.state != "terminated"})
+        except Exception as exc:  # noqa: BLE001 - the VMs found must still be deleted
+            raise PartialListing(f"listing leftover registrations: {one_line(exc)}", found) from None
+
+    def _leftovers(self, tags: dict[str, str], live: set[str]) -> list[Instance]:
+        """A registration parameter without a VM: a launch interrupted between storing it and creating the VM."""
+        found: list[Instance] = []
         ssm = self._client("ssm")
         params = self._call("list registrations", lambda: [p for page in ssm.get_paginator("describe_parameters").paginate(
             ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": [PARAMETER_PREFIX]}])
             for p in page["Parameters"]])
-        live = {i.name for i in found if i.state != "terminated"}
         for param in params:
             name = param["Name"].split("/")[2] if param["Name"].count("/") >= 3 else ""
             if not name or name in live:
@@ -328,7 +369,7 @@ class AwsProvider:
         except ClientError as exc:
             if _code(exc) == "InvalidInstanceID.NotFound":
                 return Instance(instance.id, instance.name, instance.zone, "missing", instance.tags)
-            raise
+            raise CloudError(f"AWS failed to read {instance.id}: {one_line(exc)}") from None
         reservations = data["Reservations"]
         if not reservations:
             return Instance(instance.id, instance.name, instance.zone, "missing", instance.tags)
@@ -337,14 +378,19 @@ class AwsProvider:
     def delete(self, instance: Instance) -> None:
         from botocore.exceptions import ClientError
 
+        failures: list[str] = []
         if instance.id.startswith("i-"):
             try:
                 self._call("delete the VM", lambda: self._client("ec2").terminate_instances(InstanceIds=[instance.id]))
             except ClientError as exc:
                 if _code(exc) != "InvalidInstanceID.NotFound":
-                    raise CloudError(f"AWS refused to terminate {instance.id}: {_code(exc)}") from None
+                    failures.append(f"terminate {instance.id}: {one_line(exc)}")
+            except Exception as exc:  # noqa: BLE001 - still remove the parameter and the role below
+                failures.append(f"terminate {instance.id}: {one_line(exc)}")
         # the role may still be attached to the terminating instance: IAM allows removing it regardless
-        self._delete_support(instance.name)
+        failures += self._delete_support(instance.name)
+        if failures:
+            raise CloudError("AWS refused to " + "; ".join(failures))
 
 
 def from_env(env: Mapping[str, str], region: str) -> AwsProvider:

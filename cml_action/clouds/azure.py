@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
+from cml_action.failures import one_line
 
 T = TypeVar("T")
 
@@ -261,11 +262,11 @@ class AzureProvider:
                             "<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
         try:
             return self._create(spec, placement, group, tags)
-        except BaseException:
+        except BaseException as exc:
             try:
                 self._delete_group(group)
-            except Exception:  # noqa: BLE001, S110 - the original failure matters; the launcher cleans up by tag
-                pass
+            except Exception as cleanup:  # noqa: BLE001 - the original failure matters; the launcher cleans up by tag
+                exc.add_note(f"cleanup: delete the resource group {group}: {one_line(cleanup)}")
             raise
 
     def _create(self, spec: MachineSpec, placement: Placement, group: str, tags: dict[str, str]) -> Instance:
@@ -402,8 +403,11 @@ class AzureProvider:
             instance = Instance(group.name, name, "", "pending", group_tags, None)
             if (group.properties and group.properties.provisioning_state or "").lower() == "deleting":
                 found.append(Instance(group.name, name, "", "terminated", group_tags, None))
-            else:
+                continue
+            try:
                 found.append(self.state(instance))
+            except Exception:  # noqa: BLE001 - the group is listed either way: teardown and sweep must see it
+                found.append(instance)  # state unknown ("pending"); the caller reads it again if it needs to
         return found
 
     def state(self, instance: Instance) -> Instance:

@@ -55,6 +55,10 @@ class MachineSpec:
     startup_script: str
     secret: str = field(repr=False, default="")
     max_lifetime_s: int = 12 * 3600
+    # what the runner itself needs (the VM script has it rendered in; a pod gets it as environment)
+    forge: str = "github"
+    forge_url: str = ""
+    idle_timeout_s: int = 300
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,14 @@ DELETE action on preemption.
 
 Secret hand-over: not instance metadata (readable by anyone with compute.instances.get). The registration is
 a Secret Manager secret named after the runner, labelled like the VM; the VM reads it with its service
-account's token from the metadata server and deletes it. With a dedicated service account (cloud-permission-set)
-the secret's IAM policy grants that account alone the accessor role.
+account's token from the metadata server and deletes it. The secret's IAM policy grants the VM's account alone.
+
+Identity: any process on the VM can take the VM's token from the metadata server, so the VM never runs as the
+project's default compute account (often Editor). Without cloud-permission-set each runner gets its own service
+account (id = runner name) with no project role: the secret's policy lets it read and delete that secret, and the
+instance's own IAM policy lets it delete that instance (instanceAdmin on the one resource), nothing else. The
+account survives a failed placement for the next one (its id is the launch's own), is listed by `find` once its
+VM is gone, and is deleted with the VM by teardown, sweep and a failed launch's cleanup.
 
 Network: an ephemeral external IP for outbound HTTPS (the default network has no NAT), and a shared firewall
 rule `cml-action-deny-ingress` (priority 100, target tag `cml-action-runner`) that denies every inbound
@@ -25,8 +31,9 @@ import shlex
 from datetime import datetime
 from typing import Any, Callable, Mapping, TypeVar
 
-from cml_action.clouds.base import TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
+from cml_action.clouds.base import TAG_LABEL, TAG_REPO, TAG_RUNNER, CapacityError, Instance, MachineSpec, Placement
 from cml_action.errors import CloudError, UserError
+from cml_action.failures import PartialListing, one_line
 from cml_action.retry import pause
 
 T = TypeVar("T")
@@ -43,18 +50,25 @@ GPU_IMAGE = ("deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-5
 FIREWALL = "cml-action-deny-ingress"
 NETWORK_TAG = "cml-action-runner"
 TAGS_METADATA = "cml-action-tags"
+_LEFTOVERS = ("secret/", "account/")  # ids of what a runner left without its VM
 
 CAPACITY = {"ZONE_RESOURCE_POOL_EXHAUSTED": ("zone", True), "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS": ("zone", True),
             "STOCKOUT": ("zone", True), "QUOTA_EXCEEDED": ("region", False),
             "UNSUPPORTED_OPERATION": ("zone", False), "RESOURCE_NOT_FOUND": ("type", False)}
 
 PERMISSIONS = """\
-**Launcher** (a service account or Workload Identity Federation principal): `roles/compute.instanceAdmin.v1`,
-`roles/secretmanager.admin` (create, set the IAM policy of, and delete the per-runner secret),
-`roles/iam.serviceAccountUser` on the VM's service account, and `compute.firewalls.create` once (the shared deny rule).
-**VM** (its service account, `cloud-permission-set`): `roles/secretmanager.secretAccessor` plus
-`secretmanager.secrets.delete` on secrets labelled `cml-action-runner`, and `compute.instances.delete` on itself
-(a custom role). Without `cloud-permission-set` the VM uses the project's default compute service account."""
+**Launcher** (a service account or Workload Identity Federation principal): `roles/compute.instanceAdmin.v1`
+(create and delete the VMs, set each VM's own IAM policy), `roles/secretmanager.admin` (create, set the IAM policy of,
+and delete the per-runner secret), `compute.firewalls.create` once (the shared deny rule); and, unless you pass
+`cloud-permission-set`, `roles/iam.serviceAccountAdmin` and `roles/iam.serviceAccountUser` (create, attach, list and
+delete the per-runner service accounts `cml-…@PROJECT.iam.gserviceaccount.com`); with it,
+`roles/iam.serviceAccountUser` on that account.
+**VM**: without `cloud-permission-set`, its own service account with no project role at all: read and delete its own
+registration secret and delete its own instance, granted on those two resources alone (removed with the VM).
+`cloud-permission-set` (a service account email) replaces it for jobs that need more: that account needs
+`roles/secretmanager.secretAccessor` (granted on each secret by the launcher) plus `secretmanager.secrets.delete` on
+secrets labelled `cml-action-runner`, and `compute.instances.delete` on itself (a custom role). The project's
+default compute service account is never used."""
 
 GUARANTEE = ("GCE enforces the lifetime itself: the VM is created with `maxRunDuration` and termination action "
              "*DELETE*, so at max lifetime (or on spot preemption) GCE deletes it and its disk. When the job is done "
@@ -76,6 +90,8 @@ class GcpProvider:
         self._env = env
         self.endpoint = env.get("CML_GCP_ENDPOINT", "").rstrip("/")
         self.secrets_endpoint = env.get("CML_GCP_SECRETMANAGER_ENDPOINT", "https://secretmanager.googleapis.com").rstrip("/")
+        # an endpoint override for Compute (tests, private access) applies to IAM too unless IAM has its own
+        self.iam_endpoint = (env.get("CML_GCP_IAM_ENDPOINT") or self.endpoint or "https://iam.googleapis.com").rstrip("/")
         self._credentials: Any = None
         self._project = env.get("CML_GCP_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or env.get("CLOUDSDK_CORE_PROJECT", "")
         self._clients: dict[str, Any] = {}
@@ -207,16 +223,90 @@ class GcpProvider:
         session = self._session()
         base = f"{self.secrets_endpoint}/v1/projects/{self.project}/secrets"
         secret_id = self._secret_id(spec.name)
-        self._http(session.post(f"{base}?secretId={secret_id}", json={
-            "replication": {"automatic": {}}, "labels": self._labels(spec.tags)}), "create the registration secret")
+        created = session.post(f"{base}?secretId={secret_id}", json={
+            "replication": {"automatic": {}}, "labels": self._labels(spec.tags)})
+        if created.status_code != 409:  # 409: left by this launch's previous placement, whose cleanup failed
+            self._http(created, "create the registration secret")
         data = base64.b64encode(spec.secret.encode()).decode()
         self._http(session.post(f"{base}/{secret_id}:addVersion", json={"payload": {"data": data}}),
                    "store the registration")
-        if spec.permission_set:
-            policy = {"bindings": [{"role": "roles/secretmanager.secretAccessor",
-                                    "members": [f"serviceAccount:{spec.permission_set}"]}]}
-            self._http(session.post(f"{base}/{secret_id}:setIamPolicy", json={"policy": policy}),
-                       "grant the VM access to its registration")
+        # the VM's account alone may read it; the runner's own account may also delete it (it has no project role)
+        bindings = [{"role": "roles/secretmanager.secretAccessor", "members": [f"serviceAccount:{self._vm_account(spec)}"]}]
+        if not spec.permission_set:
+            bindings.append({"role": "roles/secretmanager.admin", "members": [f"serviceAccount:{self._vm_account(spec)}"]})
+        self._propagating(lambda: session.post(f"{base}/{secret_id}:setIamPolicy", json={"policy": {"bindings": bindings}}),
+                          "grant the VM access to its registration")
+
+    # --- the VM's identity ---------------------------------------------------------------------------
+    def _vm_account(self, spec: MachineSpec) -> str:
+        """`cloud-permission-set`, or the runner's own account: never the project's default compute account,
+        whose token (often Editor on the project) any job could take from the metadata server."""
+        return spec.permission_set or self._account_email(spec.name)
+
+    def _account_email(self, name: str) -> str:
+        return f"{name}@{self.project}.iam.gserviceaccount.com"
+
+    def _accounts_url(self) -> str:
+        return f"{self.iam_endpoint}/v1/projects/{self.project}/serviceAccounts"
+
+    def _create_account(self, spec: MachineSpec) -> None:
+        """One service account per runner with no project role. What it may do is granted on single resources:
+        read and delete its registration secret, delete its own instance. 409: made by an earlier placement of this
+        launch, which keeps it for the next one."""
+        description = json.dumps({k: spec.tags[k] for k in (TAG_LABEL, TAG_REPO) if k in spec.tags},
+                                 separators=(",", ":"))[:256]
+        response = self._session().post(self._accounts_url(), json={"accountId": spec.name, "serviceAccount": {
+            "displayName": f"cml-action runner {spec.name}"[:100], "description": description}})
+        if response.status_code != 409:
+            self._http(response, "create the runner's service account")
+
+    def _grant_instance(self, spec: MachineSpec, zone: str) -> None:
+        """Let the runner's account delete its own instance (the power-off path), and nothing else in the project."""
+        from google.cloud import compute_v1
+
+        member = f"serviceAccount:{self._account_email(spec.name)}"
+        request = compute_v1.ZoneSetPolicyRequest(policy=compute_v1.Policy(bindings=[
+            compute_v1.Binding(role="roles/compute.instanceAdmin.v1", members=[member])]))
+        client = self._client("InstancesClient")
+        self._call("let the VM delete itself", lambda: client.set_iam_policy(
+            project=self.project, zone=zone, resource=spec.name, zone_set_policy_request_resource=request))
+
+    def _propagating(self, send: Callable[[], Any], what: str) -> Any:
+        """IAM takes a few seconds to know a new service account everywhere: retry "does not exist" for a while."""
+        for attempt in range(6):
+            response = send()
+            if response.status_code != 400 or "does not exist" not in response.text or attempt == 5:
+                return self._http(response, what)
+            pause(attempt)
+        return None  # pragma: no cover
+
+    def _delete_account(self, name: str) -> None:
+        response = self._session().delete(f"{self._accounts_url()}/{self._account_email(name)}")
+        if response.status_code not in (200, 404):
+            self._http(response, "delete the runner's service account")
+
+    def _leftover_accounts(self, tags: Mapping[str, str]) -> list[str]:
+        """Runner names of our service accounts whose description carries all of `tags`. A launcher that may not
+        list service accounts (cloud-permission-set users need no IAM admin role) never created any: none."""
+        names, token = [], ""
+        while True:
+            params = {"pageSize": 100, **({"pageToken": token} if token else {})}
+            response = self._session().get(self._accounts_url(), params=params)
+            if response.status_code == 403:
+                return names
+            listing = self._http(response, "list service accounts")
+            for account in listing.get("accounts", []):
+                try:
+                    described = json.loads(account.get("description") or "{}")
+                except ValueError:
+                    continue
+                name = account.get("email", "").split("@", 1)[0]
+                if isinstance(described, dict) and all(described.get(k, name if k == TAG_RUNNER else None) == v
+                                                       for k, v in tags.items()):
+                    names.append(name)
+            token = listing.get("nextPageToken", "")
+            if not token:
+                return names
 
     def _delete_secret(self, name: str) -> None:
         response = self._session().delete(f"{self.secrets_endpoint}/v1/projects/{self.project}/secrets/{self._secret_id(name)}")
@@ -251,8 +341,6 @@ class GcpProvider:
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def create(self, spec: MachineSpec, placement: Placement) -> Instance:
-        from google.api_core import exceptions as gexc
-        from google.api_core.extended_operation import ExtendedOperation  # noqa: F401 - documents .result()
         from google.cloud import compute_v1
 
         stored = False
@@ -263,6 +351,8 @@ class GcpProvider:
             if network:
                 self._firewall(network)
             image = self._image(spec)
+            if not spec.permission_set:
+                self._create_account(spec)
             self._store_secret(spec)
             stored = True
             accelerator, count = self._accelerator(spec, placement.machine_type)
@@ -284,7 +374,7 @@ class GcpProvider:
                 network_interfaces=[interface], scheduling=scheduling,
                 shielded_instance_config=compute_v1.ShieldedInstanceConfig(
                     enable_secure_boot=spec.gpu in ("", "none"), enable_vtpm=True, enable_integrity_monitoring=True),
-                service_accounts=[compute_v1.ServiceAccount(email=spec.permission_set or "default",
+                service_accounts=[compute_v1.ServiceAccount(email=self._vm_account(spec),
                                                             scopes=["https://www.googleapis.com/auth/cloud-platform"])],
                 metadata=compute_v1.Metadata(items=[
                     compute_v1.Items(key="startup-script", value=spec.startup_script),
@@ -293,19 +383,35 @@ class GcpProvider:
             if accelerator:
                 resource.guest_accelerators = [compute_v1.AcceleratorConfig(
                     accelerator_type=f"zones/{zone}/acceleratorTypes/{accelerator}", accelerator_count=count)]
-            client = self._client("InstancesClient")
+            self._insert(zone, resource, fresh_account=not spec.permission_set)
+            if not spec.permission_set:
+                self._grant_instance(spec, zone)
+            return Instance(f"{zone}/{name}", name, zone, "pending", dict(spec.tags), None)
+        except BaseException as exc:
+            # a cleanup that fails is noted on the original error (the launcher's cleanup by label retries it),
+            # never raised over it: the capacity error must reach the zone/type fallback
+            for line in self._cleanup_failed(name, zone, stored):
+                exc.add_note(f"cleanup: {line}")
+            raise
+
+    def _insert(self, zone: str, resource: Any, fresh_account: bool) -> None:
+        """Insert and wait. A service account created seconds ago may not be known to Compute yet ("not found"):
+        that is retried for a while; capacity and quota failures come back classified for the fallback."""
+        from google.api_core import exceptions as gexc
+
+        client = self._client("InstancesClient")
+        for attempt in range(6):
             try:
                 operation = self._call("create the VM", lambda: client.insert(project=self.project, zone=zone,
                                                                              instance_resource=resource))
                 operation.result()  # GCE reports capacity and quota failures in the operation
-            except CloudError as exc:
-                raise self._classify(exc) from None
-            except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
-                raise self._classify(exc) from None
-            return Instance(f"{zone}/{name}", name, zone, "pending", dict(spec.tags), None)
-        except BaseException:
-            self._cleanup_failed(name, zone, stored)
-            raise
+                return
+            except (CloudError, gexc.GoogleAPICallError, gexc.RetryError) as exc:
+                unknown = re.search(r"serviceAccounts/\S+' was not found|service account \S+ does not exist", str(exc),
+                                    re.IGNORECASE)
+                if not (fresh_account and unknown and attempt < 5):
+                    raise self._classify(exc) from None
+            pause(attempt)
 
     def _classify(self, exc: Exception) -> Exception:
         codes = [str(e.get("code", "")) for e in getattr(exc, "errors", []) or [] if isinstance(e, dict)]
@@ -319,16 +425,24 @@ class GcpProvider:
             return exc
         return CloudError(f"Google Cloud refused to create the VM: {getattr(exc, 'message', str(exc))}")
 
-    def _cleanup_failed(self, name: str, zone: str, stored: bool) -> None:
+    def _cleanup_failed(self, name: str, zone: str, stored: bool) -> list[str]:
+        """Remove what a failed placement created; return what could not be removed, one line each."""
         from google.api_core import exceptions as gexc
 
+        failures: list[str] = []
         try:
             self._call("remove the half-created VM", lambda: self._client("InstancesClient").delete(
                 project=self.project, zone=zone, instance=name).result())
-        except (gexc.NotFound, CloudError):
+        except gexc.NotFound:
             pass
+        except Exception as exc:  # noqa: BLE001 - reported, the secret is still tried
+            failures.append(f"remove the half-created VM {zone}/{name}: {one_line(exc)}")
         if stored:
-            self._delete_secret(name)
+            try:
+                self._delete_secret(name)
+            except Exception as exc:  # noqa: BLE001
+                failures.append(f"delete the registration secret of {name}: {one_line(exc)}")
+        return failures
 
     def _instance(self, raw: Any) -> Instance:
         zone = raw.zone.rsplit("/", 1)[-1]
@@ -354,8 +468,15 @@ class GcpProvider:
                 instance = self._instance(raw)
                 if all(instance.tags.get(k) == v for k, v in tags.items()):
                     found.append(instance)
+        try:
+            return found + self._leftovers(tags, {i.name for i in found})
+        except Exception as exc:  # noqa: BLE001 - the VMs found must still be deleted
+            raise PartialListing(f"listing leftover secrets and service accounts: {one_line(exc)}", found) from None
+
+    def _leftovers(self, tags: dict[str, str], live: set[str]) -> list[Instance]:
+        """What a runner can leave without its VM, as instances in state `missing`."""
+        found: list[Instance] = []
         # a registration secret without its VM: a launch interrupted between the two
-        live = {i.name for i in found}
         session = self._session()
         url = f"{self.secrets_endpoint}/v1/projects/{self.project}/secrets"
         flt = " AND ".join(f"labels.{label_value(k)}={label_value(v)}" for k, v in tags.items())
@@ -363,13 +484,18 @@ class GcpProvider:
         for secret in listing.get("secrets", []):
             name = secret["name"].rsplit("/", 1)[-1].removeprefix("cml-action-")
             if name not in live:
+                live.add(name)
                 found.append(Instance(f"secret/{name}", name, "", "missing", dict(tags)))
+        # a runner's service account without its VM: the VM deleted itself, or a launch failed before creating it
+        for name in self._leftover_accounts(tags):
+            if name not in live:
+                found.append(Instance(f"account/{name}", name, "", "missing", {TAG_RUNNER: name, **tags}))
         return found
 
     def state(self, instance: Instance) -> Instance:
         from google.api_core import exceptions as gexc
 
-        if instance.state == "missing" and instance.id.startswith("secret/"):
+        if instance.state == "missing" and instance.id.startswith(_LEFTOVERS):
             return instance
         zone, name = instance.id.split("/", 1)
         try:
@@ -402,16 +528,31 @@ class GcpProvider:
         return any(op.target_link.rsplit("/", 1)[-1] == name for _, listing in pages for op in listing.operations)
 
     def delete(self, instance: Instance) -> None:
+        """The VM, then its registration secret: both are tried, every failure is reported in one CloudError."""
         from google.api_core import exceptions as gexc
 
-        if not instance.id.startswith("secret/"):
+        failures: list[str] = []
+        if not instance.id.startswith(_LEFTOVERS):
             zone, name = instance.id.split("/", 1)
             try:
                 self._call("delete the VM", lambda: self._client("InstancesClient").delete(
                     project=self.project, zone=zone, instance=name).result())
             except gexc.NotFound:
                 pass
-        self._delete_secret(instance.name)
+            except Exception as exc:  # noqa: BLE001 - the secret is still deleted below
+                failures.append(one_line(exc))
+        vm_left = bool(failures)
+        try:
+            self._delete_secret(instance.name)
+        except Exception as exc:  # noqa: BLE001
+            failures.append(f"delete the registration secret of {instance.name}: {one_line(exc)}")
+        if not vm_left:  # a VM that could not be deleted keeps its account, so that it can still delete itself
+            try:
+                self._delete_account(instance.name)
+            except Exception as exc:  # noqa: BLE001
+                failures.append(f"delete the service account of {instance.name}: {one_line(exc)}")
+        if failures:
+            raise CloudError("; ".join(failures))
 
 
 def from_env(env: Mapping[str, str], region: str) -> GcpProvider:

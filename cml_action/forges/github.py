@@ -107,7 +107,17 @@ class GitHubForge:
         if not sha:
             return []
         pulls = self._call("list pull requests", "comment", lambda: list(self._repo.get_commit(sha).get_pulls()))
-        return [p.number for p in pulls if p.state == "open" and p.head.sha == sha]
+        found = [p.number for p in pulls if p.state == "open" and p.head.sha == sha]
+        if not found and self.ctx.head_label:
+            found = self._open_pulls_from_head(sha, self.ctx.head_label)
+        return found
+
+    def _open_pulls_from_head(self, sha: str, head_label: str) -> list[int]:
+        """A fork's commit is not associated with this repository's pull requests, and `workflow_run.pull_requests`
+        is empty for a fork: list the open pull requests from the event's `owner:branch` and keep those whose head is
+        still the commit the report describes. Only trusted event data is used, never the artifact."""
+        pulls = self._call("list pull requests", "comment", lambda: list(self._repo.get_pulls(state="open", head=head_label)))
+        return [p.number for p in pulls if p.head.sha == sha and p.head.label == head_label]
 
     # --- images ---------------------------------------------------------------------------------
     def upload_images(self, images: list[Image]) -> dict[str, str]:

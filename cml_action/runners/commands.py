@@ -12,6 +12,7 @@ from cml_action.clouds import open_provider
 from cml_action.errors import EXIT_OK, UserError
 from cml_action.forges import find_token
 from cml_action.options import parse_duration
+from cml_action.failures import CleanupIncomplete
 from cml_action.runners.launch import LaunchRequest, launch, poll_interval
 from cml_action.runners.registry import RunnerRegistry
 from cml_action.runners.sweep import sweep
@@ -22,6 +23,12 @@ BOOT_GRACE_S = 20 * 60
 
 def _log(message: str) -> None:
     print(f"cml-action: {message}", flush=True)
+
+
+def _report(ctx: CIContext, exc: CleanupIncomplete) -> None:
+    """One line per failure on stderr (an error annotation on GitHub), then the summary raised to the CLI."""
+    for line in exc.failures:
+        print(f"::error::{line}" if ctx.kind == "github" else f"cml-action: error: {line}", file=sys.stderr, flush=True)
 
 
 def _context(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[CIContext, str]:
@@ -59,6 +66,11 @@ def _tags(items: list[str]) -> dict[str, str]:
     return tags
 
 
+def _gpu(cloud: str, text: str) -> str:
+    """Generic names are case-blind; a Kubernetes node label value (nvidia.com/gpu.product) is not."""
+    return text.strip() if cloud.strip().lower() == "kubernetes" else text.lower()
+
+
 def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     idle = parse_duration("runner-idle-timeout", args.runner_idle_timeout)
     lifetime = parse_duration("runner-max-lifetime", args.runner_max_lifetime)
@@ -68,11 +80,11 @@ def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.cloud_disk_size < 10:
         raise UserError("--cloud-disk-size must be at least 10 (GB)")
     ctx, token = _context(args, env)
-    provider = open_provider(args.cloud, env, args.cloud_region)
+    provider = open_provider(args.cloud, env, args.cloud_region, vars(args))
     request = LaunchRequest(
         cloud=args.cloud.lower(), region=args.cloud_region, repository=ctx.repository, forge=ctx.kind,
         forge_url=ctx.server_url, zones=tuple(args.cloud_zone), types=tuple(args.cloud_type) or ("m",),
-        gpu=args.cloud_gpu.lower(), gpu_count=args.cloud_gpu_count, spot=args.cloud_spot,
+        gpu=_gpu(args.cloud, args.cloud_gpu), gpu_count=args.cloud_gpu_count, spot=args.cloud_spot,
         spot_fallback=args.cloud_spot_fallback, image=args.cloud_image, disk_gb=args.cloud_disk_size,
         subnet=args.cloud_subnet, permission_set=args.cloud_permission_set, tags=_tags(args.cloud_tags),
         labels=tuple(args.runner_labels), idle_timeout_s=idle, max_lifetime_s=lifetime, boot_timeout_s=boot,
@@ -90,13 +102,17 @@ def teardown_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     label = (args.runner_label or "").strip()
     if ctx.kind == "github" and ctx.event_name == "repository_dispatch" and ctx.event.get("action") == "cml-action-rerun":
         return _rerun_when_completed(ctx, token, env)
-    provider = open_provider(args.cloud, env, args.cloud_region)
+    provider = open_provider(args.cloud, env, args.cloud_region, vars(args))
     run_id = ctx.run_id
     run = ctx.event.get("workflow_run") if ctx.event else None
     if run and run.get("id"):
         run_id = str(run["id"])  # the workflow_run companion re-runs the run that was preempted
-    result = teardown(provider, _registry(ctx, token, env), label, retry_on_preemption=args.retry_on_preemption,
-                      run_id=run_id, log=_log)
+    try:
+        result = teardown(provider, _registry(ctx, token, env), label, retry_on_preemption=args.retry_on_preemption,
+                          run_id=run_id, log=_log)
+    except CleanupIncomplete as exc:
+        _report(ctx, exc)
+        raise
     if result.preempted and not args.retry_on_preemption:
         ctx.warning(f"the VM of {label} was preempted while the job ran; set retry-on-preemption: true to re-run it")
     return EXIT_OK
@@ -120,9 +136,13 @@ def _rerun_when_completed(ctx: CIContext, token: str, env: Mapping[str, str]) ->
 
 def sweep_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     ctx, token = _context(args, env)
-    provider = open_provider(args.cloud, env, args.cloud_region)
+    provider = open_provider(args.cloud, env, args.cloud_region, vars(args))
     grace = int(env.get("CML_SWEEP_GRACE", BOOT_GRACE_S))
-    result = sweep(provider, _registry(ctx, token, env), cloud=args.cloud.lower(), repository=ctx.repository,
-                   grace_s=grace, log=_log)
+    try:
+        result = sweep(provider, _registry(ctx, token, env), cloud=args.cloud.lower(), repository=ctx.repository,
+                       grace_s=grace, log=_log)
+    except CleanupIncomplete as exc:
+        _report(ctx, exc)
+        raise
     print(f"cml-action: swept {len(result.instances)} VM(s) and {len(result.runners)} runner(s)", file=sys.stdout)
     return EXIT_OK

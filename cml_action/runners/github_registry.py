@@ -33,10 +33,13 @@ class GitHubRunnerRegistry:
         self._backoff = backoff
 
     def _request(self, verb: str, path: str, permission: str, what: str, **kwargs: Any) -> Any:
+        """403/401 name what to fix; when the retries give up (5xx, no connection) one ForgeError line says so."""
+        import requests
         from github import GithubException
 
         try:
-            _, data = self._gh.requester.requestJsonAndCheck(verb, self._base + path, **kwargs)
+            url = path if path.startswith("/repos/") else self._base + path
+            _, data = self._gh.requester.requestJsonAndCheck(verb, url, **kwargs)
             return data
         except GithubException as exc:
             if exc.status == 403:
@@ -44,6 +47,21 @@ class GitHubRunnerRegistry:
             if exc.status == 401:
                 raise ForgeError(f"GitHub rejected the token while trying to {what} (401 Bad credentials)") from None
             raise
+        except requests.exceptions.RetryError as exc:
+            reason = getattr(getattr(exc.args[0] if exc.args else None, "reason", None), "args", [""])
+            raise ForgeError(f"GitHub kept failing while trying to {what}: {reason[0] if reason else exc}") from None
+        except requests.exceptions.RequestException as exc:
+            raise ForgeError(f"could not reach GitHub to {what}: {type(exc).__name__}") from None
+
+    def _checked(self, verb: str, path: str, permission: str, what: str, **kwargs: Any) -> Any:
+        """`_request` for callers with no status to special-case: any other refusal is one ForgeError line too."""
+        from github import GithubException
+
+        try:
+            return self._request(verb, path, permission, what, **kwargs)
+        except GithubException as exc:
+            message = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
+            raise ForgeError(f"GitHub refused to {what}: {exc.status} {message}".strip()) from None
 
     def register(self, name: str, labels: list[str]) -> Registration:
         from github import GithubException
@@ -69,7 +87,7 @@ class GitHubRunnerRegistry:
         found: list[RunnerInfo] = []
         page = 1
         while True:
-            data = self._request("GET", "/runners", ADMIN, "list runners", parameters={"per_page": 100, "page": page})
+            data = self._checked("GET", "/runners", ADMIN, "list runners", parameters={"per_page": 100, "page": page})
             for runner in data.get("runners", []):
                 info = _info(runner)
                 if label is None or label in info.labels:
@@ -92,7 +110,7 @@ class GitHubRunnerRegistry:
         from github import GithubException
 
         try:
-            self._request("DELETE", f"/runners/{runner_id}", ADMIN, "remove a runner")
+            self._request("DELETE", f"/runners/{runner_id}", ADMIN, f"remove runner {runner_id}")
         except GithubException as exc:
             if exc.status == 404:
                 return  # already gone: the ephemeral runner removed itself after its job
@@ -109,14 +127,15 @@ class GitHubRunnerRegistry:
             raise ForgeError(f"GitHub refused to re-run the failed jobs of run {run_id}: {exc.status} {message}".strip()) from None
 
     def run_completed(self, run_id: str) -> bool:
-        data = self._request("GET", f"/runs/{run_id}", ACTIONS, "read the workflow run")
+        data = self._checked("GET", f"/runs/{run_id}", ACTIONS, "read the workflow run")
         return data.get("status") == "completed"
 
     def request_rerun_later(self, run_id: str) -> None:
         """A run re-runs its failed jobs only once it has completed, which the teardown job of that same run never
         sees: hand the request to the `rerun-preempted` workflow (`on: repository_dispatch`), which waits for it."""
         body = {"event_type": RERUN_EVENT, "client_payload": {"run_id": str(run_id)}}
-        self._gh.requester.requestJsonAndCheck("POST", self._base.removesuffix("/actions") + "/dispatches", input=body)
+        self._checked("POST", self._base.removesuffix("/actions") + "/dispatches", "contents: write",
+                      "ask the rerun-preempted workflow to re-run the job", input=body)
 
     def wait_and_rerun(self, run_id: str, timeout_s: int, poll_s: float) -> bool:
         deadline = time.monotonic() + timeout_s

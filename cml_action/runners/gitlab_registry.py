@@ -73,6 +73,8 @@ class GitLabRunnerRegistry:
         except GitlabDeleteError as exc:
             if exc.response_code == 404:
                 return
+            if exc.response_code in (401, 403):
+                raise PermissionDenied(f"the token may not delete runner {runner_id}: use {NEEDED}", "manage_runner") from None
             raise ForgeError(f"GitLab refused to delete runner {runner_id}: {exc.response_code} {exc.error_message}") from None
 
     def rerun_failed_jobs(self, run_id: str) -> None:

@@ -27,7 +27,8 @@ from cml_action.clouds.base import (
     Placement,
     Provider,
 )
-from cml_action.errors import CloudError, UserError
+from cml_action.errors import CloudError, CmlError, UserError
+from cml_action.failures import Failures, one_line
 from cml_action.runners import naming, startup
 from cml_action.runners.registry import RunnerRegistry
 from cml_action.signals import signals_ignored, sigterm_unwinds
@@ -69,24 +70,18 @@ class Launched:
 
 def cleanup(provider: Provider, registry: RunnerRegistry, label: str, runner_id: str | None, log: Log) -> list[str]:
     """Delete every VM carrying the launch label (also half-created ones) and the runner; return what failed."""
-    failures: list[str] = []
+    failures = Failures()
     with signals_ignored():
-        try:
-            for instance in provider.find({TAG_LABEL: label}):
-                try:
-                    provider.delete(instance)
-                    log(f"deleted {instance.id} ({instance.zone})")
-                except Exception as exc:  # noqa: BLE001 - keep deleting the rest, report at the end
-                    failures.append(f"VM {instance.id}: {exc}")
-        except Exception as exc:  # noqa: BLE001
-            failures.append(f"listing VMs labelled {label}: {exc}")
+        _, instances = failures.attempt(f"listing VMs labelled {label}", lambda: provider.find({TAG_LABEL: label}))
+        for instance in instances or []:
+            ok, _ = failures.attempt(f"VM {instance.id}", lambda: provider.delete(instance))
+            if ok:
+                log(f"deleted {instance.id} ({instance.zone or 'no zone'})")
         if runner_id is not None:
-            try:
-                registry.delete(runner_id)
+            ok, _ = failures.attempt(f"runner {runner_id}", lambda: registry.delete(runner_id))
+            if ok:
                 log(f"removed runner {runner_id}")
-            except Exception as exc:  # noqa: BLE001
-                failures.append(f"runner {runner_id}: {exc}")
-    return failures
+    return failures.lines
 
 
 def placements(provider: Provider, request: LaunchRequest) -> Iterator[Placement]:
@@ -117,6 +112,8 @@ def place(provider: Provider, spec: MachineSpec, request: LaunchRequest, log: Lo
         except CapacityError as exc:
             attempts.append(f"{placement.zone} {placement.machine_type} {market}: {exc}")
             log(f"  no luck ({exc.scope}): {exc}")
+            for note in getattr(exc, "__notes__", ()):  # a cleanup of this attempt that failed: retried by label
+                log(f"  {note}")
             if exc.scope == "cloud":
                 break
             if exc.scope == "type":
@@ -139,16 +136,31 @@ def wait_online(provider: Provider, registry: RunnerRegistry, runner_id: str, in
         if info is None:
             raise CloudError(f"runner {runner_id} disappeared from the forge before it came online")
         polls += 1
+        noun = getattr(provider, "machine_noun", "VM")
         if polls % 3 == 0:
             current = provider.state(instance)
             if current.state in ("stopping", "stopped", "terminated", "missing"):
                 why = "preempted" if current.preempted else current.state
-                raise CloudError(f"the VM {instance.id} is {why} before its runner came online "
-                                 "(look at the VM's console/serial output for the bootstrap log)")
+                raise CloudError(f"the {noun} {instance.id} is {why} before its runner came online"
+                                 + (_diagnosis(provider, instance) or
+                                    " (look at the VM's console/serial output for the bootstrap log)"))
         if time.monotonic() >= deadline:
             raise CloudError(f"the runner did not come online within {request.boot_timeout_s}s "
-                             "(runner-boot-timeout); the VM and the runner were removed")
+                             f"(runner-boot-timeout); the {noun} and the runner were removed"
+                             + _diagnosis(provider, instance))
         time.sleep(request.poll_s)
+
+
+def _diagnosis(provider: Provider, instance: Instance) -> str:
+    """The cloud's own words on why the machine has no runner (Kubernetes: the scheduler's message), if it has any."""
+    explain = getattr(provider, "explain", None)
+    if explain is None:
+        return ""
+    try:
+        text = explain(instance)
+    except Exception:  # noqa: BLE001 - a diagnosis must never hide the failure it explains
+        return ""
+    return f": {text}" if text else ""
 
 
 def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest, log: Log) -> Launched:
@@ -167,7 +179,8 @@ def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest,
             spec = MachineSpec(name=name, region=request.region, gpu=request.gpu, gpu_count=request.gpu_count,
                                image=request.image, disk_gb=request.disk_gb, subnet=request.subnet,
                                permission_set=request.permission_set, tags=tags, startup_script="",
-                               secret=registration.secret, max_lifetime_s=request.max_lifetime_s)
+                               secret=registration.secret, max_lifetime_s=request.max_lifetime_s,
+                               forge=request.forge, forge_url=request.forge_url, idle_timeout_s=request.idle_timeout_s)
             script = startup.render(forge=request.forge, name=name, idle_timeout_s=request.idle_timeout_s,
                                     max_lifetime_s=request.max_lifetime_s, secret_snippet=provider.secret_snippet(spec),
                                     poweroff_snippet=provider.poweroff_snippet(spec), forge_url=request.forge_url)
@@ -180,9 +193,12 @@ def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest,
             reason = "cancelled" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
             log(f"launch failed ({reason}); removing what was created")
             failures = cleanup(provider, registry, name, runner_id, log)
+            for line in failures:
+                print(f"cml-action: error: cleanup incomplete: {line}", file=sys.stderr, flush=True)
             if failures:
-                print("cml-action: error: cleanup incomplete, remove by hand or run runner-sweep: " + "; ".join(failures),
-                      file=sys.stderr)
+                print("cml-action: error: remove those by hand, or run runner-teardown / runner-sweep", file=sys.stderr)
+            if isinstance(exc, Exception) and not isinstance(exc, CmlError):
+                raise CloudError(f"launch failed: {one_line(exc)}") from None  # an SDK's error: one line, no traceback
             raise
 
 

@@ -109,6 +109,11 @@ class StandIn:
             self._faults.append(Fault(method.upper(), re.compile(path_regex), Response(status, body, headers or {}),
                                       times, after))
 
+    def clear_faults(self) -> None:
+        """Forget the injected faults that have not fired yet (the service recovers)."""
+        with self.lock:
+            self._faults.clear()
+
     def check(self, request: Request, handler: Handler, groups: dict[str, str]) -> None:
         """Override: raise SpecViolation when the request breaks the published description."""
 

@@ -29,12 +29,23 @@ class Ec2Fault:
     zone: str | None
     times: int
     status: int = 400
+    params: dict[str, str] | None = None  # only calls carrying these parameters (flattened query / JSON names)
 
 
 def _ec2_error(code: str, message: str, status: int = 400) -> Response:
     body = (f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
             f"<Message>{message}</Message></Error></Errors><RequestID>cml-standin</RequestID></Response>")
     return Response(status, body.encode(), {"Content-Type": "text/xml;charset=UTF-8"})
+
+
+def _service_error(request: Request, fault: Ec2Fault) -> Response:
+    """The error shape of the other services: JSON (X-Amz-Target: SSM) or the query protocol's XML (IAM, STS)."""
+    if request.headers.get("x-amz-target"):
+        return Response(fault.status, {"__type": fault.code, "message": fault.message},
+                        {"Content-Type": "application/x-amz-json-1.1"})
+    body = (f'<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code><Message>{fault.message}</Message>'
+            "</Error><RequestId>cml-standin</RequestId></ErrorResponse>")
+    return Response(fault.status, body.encode(), {"Content-Type": "text/xml"})
 
 
 class AwsProxy(StandIn):
@@ -49,9 +60,15 @@ class AwsProxy(StandIn):
             self.route(method, r"/.*", self._forward)
 
     def fail(self, action: str, code: str, message: str, zone: str | None = None, times: int = 1,
-             status: int = 400) -> None:
+             status: int = 400, params: dict[str, str] | None = None) -> None:
+        """Answer the next `times` calls of `action` (any service: EC2, SSM, IAM...) with an AWS error."""
         with self.lock:
-            self.ec2_faults.append(Ec2Fault(action, code, message, zone, times, status))
+            self.ec2_faults.append(Ec2Fault(action, code, message, zone, times, status, params))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.ec2_faults.clear()
+        super().clear_faults()
 
     def _operation(self, request: Request) -> tuple[str, dict[str, str]]:
         """(Action or X-Amz-Target operation, flattened parameters) of a query or JSON protocol call."""
@@ -90,12 +107,14 @@ class AwsProxy(StandIn):
                    for k, v in params.items()):
                 raise SpecViolation("RunInstances asked for a public IP")
 
-    def _take_ec2_fault(self, action: str, params: dict[str, str]) -> Ec2Fault | None:
+    def _take_ec2_fault(self, action: str, params: dict[str, str], ec2: bool) -> Ec2Fault | None:
         with self.lock:
             for fault in self.ec2_faults:
-                if fault.times <= 0 or fault.action not in (action, "*"):
+                if fault.times <= 0 or fault.action not in (action, "*" if ec2 else action):
                     continue
                 if fault.zone and params.get("Placement.AvailabilityZone") != fault.zone:
+                    continue
+                if fault.params and any(params.get(k) != v for k, v in fault.params.items()):
                     continue
                 fault.times -= 1
                 return fault
@@ -112,9 +131,12 @@ class AwsProxy(StandIn):
             except SpecViolation as exc:
                 self.violations.append(f"EC2 {action}: {exc}")
                 return _ec2_error("InvalidParameterValue", f"stand-in: {exc}")
-            fault = self._take_ec2_fault(action, params)
-            if fault is not None:
+        ec2 = bool(service and service.group(1) == "ec2")
+        fault = self._take_ec2_fault(action, params, ec2) if action else None
+        if fault is not None:
+            if ec2:
                 return _ec2_error(fault.code, fault.message, fault.status)
+            return _service_error(request, fault)
         name = params.get("Name", "")
         if action == "GetParameter" and name in self.public_parameters:
             return Response(200, {"Parameter": {"Name": name, "Type": "String", "Value": self.public_parameters[name],

@@ -37,6 +37,7 @@ class GcpCloud:
         key = tmp / "launcher-key.json"
         _service_account(key, f"{self.standin.url}/token", self.standin)
         self.env = {"CML_GCP_ENDPOINT": self.standin.url, "CML_GCP_SECRETMANAGER_ENDPOINT": self.standin.url,
+                    "CML_GCP_IAM_ENDPOINT": self.standin.url,
                     "CML_GCP_PROJECT": PROJECT, "GOOGLE_APPLICATION_CREDENTIALS": str(key)}
 
     def fail_capacity(self, zone: str, times: int = 1) -> None:
@@ -73,7 +74,8 @@ class GcpCloud:
 
     def leftovers(self) -> list[str]:
         return [f"instance {i['id']} (disk with it)" for i in self.instances()] + \
-               [f"secret {sid}" for sid in self.standin.state.secrets]
+               [f"secret {sid}" for sid in self.standin.state.secrets] + \
+               [f"service account {email}" for email in self.standin.state.service_accounts]
 
     def assert_clean(self) -> None:
         self.standin.assert_clean()

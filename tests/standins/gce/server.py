@@ -1,7 +1,10 @@
-"""Compute Engine, Secret Manager, Google's OAuth token endpoint and a GCE metadata server, on one loopback port.
+"""Compute Engine, Secret Manager, IAM service accounts, Google's OAuth token endpoint and a GCE metadata server, on
+one loopback port.
 
-Compute and Secret Manager requests are checked against the discovery documents shipped in
-google-api-python-client. Capacity and quota problems come back the way GCE reports them: in the insert
+Compute, Secret Manager and IAM requests are checked against the discovery documents shipped in
+google-api-python-client. A VM's metadata token acts as the service account the VM was created with; a per-runner
+account (one this stand-in's IAM created) holds no project role, so it may only do what the IAM policies of single
+resources grant it (the instance's own policy, its secret's policy): anything else answers 403, as GCE would. Capacity and quota problems come back the way GCE reports them: in the insert
 operation's `error` (ZONE_RESOURCE_POOL_EXHAUSTED, QUOTA_EXCEEDED), with the HTTP status GCE uses.
 """
 
@@ -20,7 +23,12 @@ from standins.gce.discovery import Discovery, document
 from standins.server import Request, Response, SpecViolation, StandIn
 
 TOKEN = "ya29.standin-access-token"
-VM_TOKEN = "ya29.standin-vm-token"
+VM_TOKEN = "ya29.standin-vm-token"  # the metadata token of a VM running as the default or a given service account
+VM_TOKEN_PREFIX = "ya29.standin-vm-sa."  # + email: the metadata token of a VM running as a per-runner account
+INSTANCE_DELETERS = ("roles/compute.instanceAdmin.v1", "roles/compute.instanceAdmin", "roles/compute.admin")
+SECRET_READERS = ("roles/secretmanager.secretAccessor", "roles/secretmanager.admin")
+SECRET_DELETERS = ("roles/secretmanager.admin",)
+_IAM_PATH = re.compile(r"^/v1/projects/[^/]+/serviceAccounts(/[^/]+)?$")
 PROJECT = "ml-project"
 ZONES = {"us-central1": ["us-central1-a", "us-central1-b", "us-central1-c"]}
 
@@ -40,6 +48,8 @@ class GceState:
     secrets: dict[str, dict] = field(default_factory=dict)  # secret id -> {"labels", "versions": [bytes], "policy"}
     firewalls: dict[str, dict] = field(default_factory=dict)
     operations: dict[str, dict] = field(default_factory=dict)
+    service_accounts: dict[str, dict] = field(default_factory=dict)  # email -> ServiceAccount JSON
+    instance_policies: dict[tuple[str, str], dict] = field(default_factory=dict)  # (zone, name) -> IAM policy
 
 
 class GceStandIn(StandIn):
@@ -47,11 +57,14 @@ class GceStandIn(StandIn):
         super().__init__()
         self.compute = Discovery(document("compute.v1"))
         self.secretmanager = Discovery(document("secretmanager.v1"))
+        self.iam = Discovery(document("iam.v1"))
         self.state = GceState()
         self.insert_faults: list[Fault] = []
         self.vm_identity = {"name": "", "zone": ""}
         self.public_key: Any = None  # the launcher's service account key, to verify self-signed JWTs
-        self.service_account = ""  # what the metadata server says about "this" VM
+        self.service_account = ""  # the launcher's account (its self-signed JWTs are accepted)
+        self.refused: list[str] = []  # what a per-runner account tried and was not allowed to do
+        self.account_lag = 0  # inserts that still do not know a new per-runner account (IAM propagation)
         self._ids = itertools.count(7000)
         self._setup()
 
@@ -59,6 +72,8 @@ class GceStandIn(StandIn):
     def check(self, request: Request, handler: Callable, groups: dict[str, str]) -> None:
         if request.path.startswith("/compute/v1/"):
             self.compute.check(request)
+        elif _IAM_PATH.match(request.path):
+            self.iam.check(request)
         elif request.path.startswith("/v1/"):
             self.secretmanager.check(request)
 
@@ -88,10 +103,32 @@ class GceStandIn(StandIn):
         if request.path.startswith(("/compute/", "/v1/")):
             auth = request.headers.get("authorization", "")
             bearer = auth[7:] if auth.startswith("Bearer ") else ""
+            if bearer.startswith(VM_TOKEN_PREFIX) and bearer[len(VM_TOKEN_PREFIX):] in self.state.service_accounts:
+                return self._authorize_runner_account(bearer[len(VM_TOKEN_PREFIX):], request)
             if bearer not in (TOKEN, VM_TOKEN) and not self._self_signed_jwt(bearer):
                 return Response(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
                                                 "status": "UNAUTHENTICATED"}})
         return None
+
+    def _authorize_runner_account(self, email: str, request: Request) -> Response | None:
+        """A per-runner account has no project role: only the roles bound on the one resource it touches count."""
+        member = f"serviceAccount:{email}"
+        wanted: tuple[str, ...] = ()
+        policy: dict | None = None
+        instance = re.fullmatch(r"/compute/v1/projects/[^/]+/zones/([^/]+)/instances/([^/]+)", request.path)
+        secret = re.fullmatch(r"/v1/projects/[^/]+/secrets/([^/:]+)(/versions/latest:access)?", request.path)
+        if instance and request.method == "DELETE":
+            policy, wanted = self.state.instance_policies.get((instance[1], instance[2])), INSTANCE_DELETERS
+        elif secret and request.method == "GET" and secret[2]:
+            policy, wanted = (self.state.secrets.get(secret[1]) or {}).get("policy"), SECRET_READERS
+        elif secret and request.method == "DELETE" and not secret[2]:
+            policy, wanted = (self.state.secrets.get(secret[1]) or {}).get("policy"), SECRET_DELETERS
+        granted = {b.get("role") for b in (policy or {}).get("bindings", []) if member in b.get("members", [])}
+        if granted & set(wanted):
+            return None
+        self.refused.append(f"{request.method} {request.path} as {email}")
+        return Response(403, {"error": {"code": 403, "status": "PERMISSION_DENIED", "message":
+                                        f"Permission denied for {email} on {request.path}"}})
 
     def fail_insert(self, code: str, message: str, http: int, zone: str | None = None, times: int = 1) -> None:
         with self.lock:
@@ -125,6 +162,7 @@ class GceStandIn(StandIn):
         self.route("GET", c + r"/global/operations/(?P<op>[^/]+)", self._get_global_op)
         self.route("POST", c + r"/zones/(?P<zone>[^/]+)/instances", self._insert)
         self.route("GET", c + r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)", self._get)
+        self.route("POST", c + r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)/setIamPolicy", self._set_instance_policy)
         self.route("DELETE", c + r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)", self._delete)
         self.route("GET", c + r"/aggregated/instances", self._aggregated)
         self.route("GET", c + r"/zones/(?P<zone>[^/]+)/operations", self._list_ops)
@@ -138,6 +176,10 @@ class GceStandIn(StandIn):
         self.route("POST", s + r"/(?P<secret>[^/:]+):setIamPolicy", self._set_policy)
         self.route("GET", s + r"/(?P<secret>[^/:]+)/versions/latest:access", self._access)
         self.route("DELETE", s + r"/(?P<secret>[^/:]+)", self._delete_secret)
+        a = r"/v1/projects/(?P<project>[^/]+)/serviceAccounts"
+        self.route("POST", a, self._create_account)
+        self.route("GET", a, self._list_accounts)
+        self.route("DELETE", a + r"/(?P<email>[^/]+)", self._delete_account)
         m = r"/computeMetadata/v1"
         self.route("GET", m + r"/instance/service-accounts/default/token", self._meta_token)
         self.route("GET", m + r"/(?P<item>project/project-id|instance/zone|instance/name)", self._meta)
@@ -191,11 +233,24 @@ class GceStandIn(StandIn):
                 raise SpecViolation(f"invalid label {key}={value}")
         if (zone, body["name"]) in self.state.instances:
             return Response(409, {"error": {"code": 409, "message": "already exists"}})
+        unknown = self._unknown_account(project, body)
+        if unknown is not None:
+            return unknown
         instance = {**body, "kind": "compute#instance", "id": str(next(self._ids)), "status": "PROVISIONING",
                     "zone": self._link(f"projects/{project}/zones/{zone}"), "selfLink": link,
                     "creationTimestamp": datetime.now(timezone.utc).isoformat()}
         self.state.instances[(zone, body["name"])] = instance
         return self._operation(zone, "insert", link)
+
+    def _unknown_account(self, project: str, body: dict) -> Response | None:
+        """GCE refuses a VM whose service account does not exist (yet: IAM propagates new accounts in seconds)."""
+        for account in body.get("serviceAccounts") or []:
+            email = account.get("email", "")
+            if email.startswith("cml-") and (email not in self.state.service_accounts or self.account_lag > 0):
+                self.account_lag -= 1
+                return Response(400, {"error": {"code": 400, "message": f"The resource 'projects/{project}/"
+                                                f"serviceAccounts/{email}' was not found"}})
+        return None
 
     def _get(self, request: Request, project: str, zone: str, name: str) -> Any:
         instance = self.state.instances.get((zone, name))
@@ -203,7 +258,20 @@ class GceStandIn(StandIn):
             return Response(404, {"error": {"code": 404, "message": f"The resource '{name}' was not found"}})
         return instance
 
+    def _set_instance_policy(self, request: Request, project: str, zone: str, name: str) -> Any:
+        if (zone, name) not in self.state.instances:
+            return Response(404, {"error": {"code": 404, "message": f"The resource '{name}' was not found"}})
+        policy = request.json()["policy"]
+        for binding in policy.get("bindings", []):
+            for member in binding.get("members", []):
+                email = member.removeprefix("serviceAccount:")
+                if email.startswith("cml-") and email not in self.state.service_accounts:
+                    return Response(400, {"error": {"code": 400, "message": f"Service account {email} does not exist."}})
+        self.state.instance_policies[(zone, name)] = policy
+        return {**policy, "etag": "BwX="}
+
     def _delete(self, request: Request, project: str, zone: str, name: str) -> Any:
+        self.state.instance_policies.pop((zone, name), None)
         if self.state.instances.pop((zone, name), None) is None:
             return Response(404, {"error": {"code": 404, "message": f"The resource '{name}' was not found"}})
         return self._operation(zone, "delete", self._link(f"projects/{project}/zones/{zone}/instances/{name}"))
@@ -266,6 +334,12 @@ class GceStandIn(StandIn):
     def _set_policy(self, request: Request, project: str, secret: str) -> Any:
         if secret not in self.state.secrets:
             return Response(404, {"error": {"code": 404, "message": "Secret not found"}})
+        for binding in request.json()["policy"].get("bindings", []):
+            for member in binding.get("members", []):
+                email = member.removeprefix("serviceAccount:")
+                if email.startswith("cml-") and email not in self.state.service_accounts:
+                    return Response(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                    "message": f"Service account {email} does not exist."}})
         self.state.secrets[secret]["policy"] = request.json()["policy"]
         return request.json()["policy"]
 
@@ -281,6 +355,51 @@ class GceStandIn(StandIn):
             return Response(404, {"error": {"code": 404, "message": "Secret not found", "status": "NOT_FOUND"}})
         return {}
 
+    # --- IAM service accounts ----------------------------------------------------------------------------
+    def _create_account(self, request: Request, project: str) -> Any:
+        body = request.json()
+        account_id = body.get("accountId", "")
+        if not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])", account_id) or not 6 <= len(account_id) <= 30:
+            raise SpecViolation(f"invalid service account id {account_id!r}")
+        given = body.get("serviceAccount") or {}
+        if len(given.get("description", "")) > 256 or len(given.get("displayName", "")) > 100:
+            raise SpecViolation("service account description over 256 or display name over 100 characters")
+        email = f"{account_id}@{project}.iam.gserviceaccount.com"
+        if email in self.state.service_accounts:
+            return Response(409, {"error": {"code": 409, "status": "ALREADY_EXISTS",
+                                            "message": f"Service account {account_id} already exists within project "
+                                                       f"projects/{project}."}})
+        account = {"name": f"projects/{project}/serviceAccounts/{email}", "projectId": project, "email": email,
+                   "uniqueId": str(next(self._ids)), **{k: v for k, v in given.items()
+                                                        if k in ("displayName", "description")}}
+        self.state.service_accounts[email] = account
+        return account
+
+    def _list_accounts(self, request: Request, project: str) -> Any:
+        size = int(request.arg("pageSize", "20") or 20)
+        start = int(request.arg("pageToken", "0") or 0)
+        accounts = list(self.state.service_accounts.values())
+        out: dict[str, Any] = {"accounts": accounts[start:start + size]}
+        if start + size < len(accounts):
+            out["nextPageToken"] = str(start + size)
+        return out
+
+    def _delete_account(self, request: Request, project: str, email: str) -> Any:
+        from urllib.parse import unquote
+
+        email = unquote(email)
+        if self.state.service_accounts.pop(email, None) is None:
+            return Response(404, {"error": {"code": 404, "status": "NOT_FOUND",
+                                            "message": f"Service account projects/{project}/serviceAccounts/{email} "
+                                                       "not found."}})
+        return {}
+
+    def vm_service_account(self) -> str:
+        """The service account of the VM that `vm_identity` names ("" when unknown or the default one)."""
+        instance = self.state.instances.get((self.vm_identity["zone"], self.vm_identity["name"])) or {}
+        accounts = instance.get("serviceAccounts") or [{}]
+        return accounts[0].get("email", "")
+
     # --- metadata server (for the VM-side snippets) ---------------------------------------------------
     def _meta_ok(self, request: Request) -> bool:
         return request.headers.get("metadata-flavor") == "Google"
@@ -288,7 +407,9 @@ class GceStandIn(StandIn):
     def _meta_token(self, request: Request) -> Any:
         if not self._meta_ok(request):
             return Response(403, "Missing Metadata-Flavor:Google header.")
-        return {"access_token": VM_TOKEN, "expires_in": 3599, "token_type": "Bearer"}
+        email = self.vm_service_account()
+        token = VM_TOKEN_PREFIX + email if email in self.state.service_accounts else VM_TOKEN
+        return {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
     def _meta(self, request: Request, item: str) -> Any:
         if not self._meta_ok(request):

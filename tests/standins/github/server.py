@@ -122,11 +122,14 @@ class GitHubStandIn(StandIn):
         return sha
 
     def add_pull(self, full_name: str, number: int, head_sha: str, head_ref: str, base_ref: str,
-                 state: str = "open") -> None:
+                 state: str = "open", head_repo: str | None = None) -> None:
+        """`head_repo`: the fork the pull request comes from ("owner/name"); None for a branch of this repository.
+        As on GitHub, a fork's commits are not associated with this repository's pull requests
+        (`GET .../commits/{sha}/pulls` does not list them); `GET .../pulls?head=owner:branch` does."""
         repo = self.repos[full_name]
         with self.lock:
             repo.pulls[number] = {"number": number, "state": state, "head_sha": head_sha, "head_ref": head_ref,
-                                  "base_ref": base_ref}
+                                  "base_ref": base_ref, "head_repo": head_repo or full_name}
 
     def add_comment(self, full_name: str, number: int, body: str, login: str = "reviewer") -> None:
         """Someone else's comment on an issue or pull request (reviews pile up between reports)."""
@@ -221,6 +224,7 @@ class GitHubStandIn(StandIn):
         a("GET", "/repos/{owner}/{repo}", self._get_repo, "metadata")
         a("GET", "/repos/{owner}/{repo}/commits/{sha}/pulls", self._pulls_for_commit, "pull_requests")
         a("GET", "/repos/{owner}/{repo}/pulls/{number}", self._get_pull, "pull_requests")
+        a("GET", "/repos/{owner}/{repo}/pulls", self._list_pulls, "pull_requests")
         a("GET", "/repos/{owner}/{repo}/issues/{number}/comments", self._list_issue_comments, ("issues", "pull_requests"))
         a("POST", "/repos/{owner}/{repo}/issues/{number}/comments", self._create_issue_comment,
           ("issues", "pull_requests"), "write")
@@ -264,11 +268,28 @@ class GitHubStandIn(StandIn):
         n = pull["number"]
         return {"id": n, "node_id": f"PR_{n}", "number": n, "state": pull["state"], "title": f"PR {n}",
                 "url": f"{self._repo_url(repo)}/pulls/{n}", "html_url": f"{self.url}/{repo.full_name}/pull/{n}",
-                "head": {"sha": pull["head_sha"], "ref": pull["head_ref"], "label": pull["head_ref"]},
-                "base": {"ref": pull["base_ref"], "label": pull["base_ref"]}}
+                "head": {"sha": pull["head_sha"], "ref": pull["head_ref"], "label": self._label(pull),
+                         "repo": {"full_name": pull.get("head_repo", repo.full_name)}},
+                "base": {"ref": pull["base_ref"], "label": f"{repo.full_name.split('/')[0]}:{pull['base_ref']}",
+                         "repo": {"full_name": repo.full_name}}}
+
+    @staticmethod
+    def _label(pull: dict) -> str:
+        return f"{pull['head_repo'].split('/')[0]}:{pull['head_ref']}"
 
     def _pulls_for_commit(self, request: Request, repo: Repo, sha: str) -> Response:
-        found = [self._pull_json(repo, p) for p in repo.pulls.values() if p["head_sha"] == sha]
+        found = [self._pull_json(repo, p) for p in repo.pulls.values()
+                 if p["head_sha"] == sha and p.get("head_repo", repo.full_name) == repo.full_name]
+        return self._page(request, found)
+
+    def _list_pulls(self, request: Request, repo: Repo) -> Response:
+        state = request.arg("state", "open")
+        head, base = request.arg("head"), request.arg("base")
+        if head is not None and ":" not in head:
+            head = f"{repo.full_name.split('/')[0]}:{head}"  # GitHub reads a bare branch as this owner's
+        found = [self._pull_json(repo, p) for _, p in sorted(repo.pulls.items(), reverse=True)
+                 if state in ("all", p["state"]) and (head is None or self._label(p) == head)
+                 and (base is None or p["base_ref"] == base)]
         return self._page(request, found)
 
     def _get_pull(self, request: Request, repo: Repo, number: str) -> Any:
