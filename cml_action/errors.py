@@ -23,6 +23,10 @@ class ForgeError(CmlError):
     """The forge (GitHub, GitLab) refused or failed a request in a way retries cannot fix."""
 
 
+class TokenRefused(ForgeError):
+    """The forge does not accept the token at all (401): no retry can help."""
+
+
 class PermissionDenied(ForgeError):
     """The token lacks a permission; `permission` names what to grant (e.g. `contents: write`)."""
 

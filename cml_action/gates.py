@@ -14,6 +14,7 @@ from typing import Callable
 
 from cml_action.errors import UserError
 from cml_action.metrics import MetricRow
+from cml_action.report.escape import code, prose
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
@@ -139,7 +140,15 @@ def _find(rule: Rule, rows: list[MetricRow]) -> tuple[MetricRow | None, str]:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return None if math.isnan(value) else float(value)
+    return float(value)
+
+
+def _not_finite(value: float | None, what: str) -> str:
+    """A broken number (NaN, ±Infinity: a diverged loss, a division by zero) fails its rule, never passes it."""
+    if value is None or math.isfinite(value):
+        return ""
+    shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return f"{what} is {shown}, not a finite number"
 
 
 def evaluate_gates(rules: list[Rule], rows: list[MetricRow], missing: str) -> GateResults:
@@ -163,6 +172,10 @@ def evaluate_gates(rules: list[Rule], rows: list[MetricRow], missing: str) -> Ga
                 threshold = base + (abs(base) * offset / 100 if rule.percent else offset)
         elif not rule.relative_to_baseline:
             threshold = rule.number
+        broken = _not_finite(value, "the value") or _not_finite(threshold, "the baseline threshold")
+        if broken:
+            results.append(GateResult(rule, value, threshold, False, broken))  # never skipped either
+            continue
         if value is None or threshold is None:
             ok = None if missing == "skip" else False
             results.append(GateResult(rule, value, threshold, ok, reason))
@@ -183,5 +196,5 @@ def gates_markdown(results: GateResults) -> str:
         mark = "✅" if r.ok else ("⏭️ skipped" if r.ok is None else "❌")
         if r.reason:
             mark += f" {r.reason}"
-        lines.append(f"| `{r.rule.text}` | {_fmt(r.value)} | {r.rule.op} {_fmt(r.threshold)} | {mark} |")
+        lines.append(f"| {code(r.rule.text)} | {_fmt(r.value)} | {r.rule.op} {_fmt(r.threshold)} | {prose(mark)} |")
     return "\n".join(lines)

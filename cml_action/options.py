@@ -37,6 +37,8 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     # --- the core loop -------------------------------------------------------------------------
     Option("run", "Shell command that trains (run in the workspace, output streamed live).", commands=("run",)),
+    Option("timeout", "Time limit for `run` (`90m`, `12h`; empty: none). Past it the command is stopped, and the report "
+           "says it timed out and is still posted.", commands=("run",)),
     Option("metrics", "Metric files (JSON, YAML, CSV, TSV) or globs, separated by spaces or newlines.", kind="list",
            commands=BUILD_COMMANDS),
     Option("params", "Parameter files (YAML, JSON, TOML, CSV) or globs.", kind="list", commands=BUILD_COMMANDS),

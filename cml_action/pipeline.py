@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from cml_action import sources
-
+from cml_action import preflight, sources
 from cml_action.ci.context import CIContext, detect
-from cml_action.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PermissionDenied, UserError
-from cml_action.forges import find_token, open_forge
+from cml_action.deliver import post_report as _post
+from cml_action.errors import EXIT_FAILED, EXIT_USAGE, UserError
+from cml_action.forges import find_token
 from cml_action.forges.base import Target
 from cml_action.gitrefs import Blobs, current_branch, head_sha, resolve_baselines
-from cml_action.publish import publish
+from cml_action.publish import safe_text
 from cml_action.report.render import ReportData, render
 from cml_action.sources.base import Contribution, Job, Problems
 from cml_action.train import TrainResult, run_training
@@ -86,8 +86,9 @@ def _validate(args: argparse.Namespace, ctx: CIContext) -> Plan:
         parse_plot_entries(args.plots)
     if args.gates_missing not in ("fail", "skip"):
         raise UserError(f"--gates-missing must be fail or skip, got {args.gates_missing!r}")
-    out_dir = (ctx.workspace / args.output_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = preflight.output_dir(args, ctx.workspace)
+    preflight.check_baseline(args, ctx, ctx.workspace)
+    preflight.timeout_s(args)
     return Plan(out_dir=out_dir, gate_rules=gate_rules)
 
 
@@ -153,6 +154,7 @@ def collect(args: argparse.Namespace, ctx: CIContext, chosen: list, trained: Tra
     data.warnings += warnings + found.warnings
     data.metrics, data.params, data.figures, data.refused = found.metrics, found.params, found.figures, found.refused
     data.sections = found.lead_sections + found.sections
+    data.images = found.images
     data.warnings.extend(f"input problem: {m}" for m in found.problems.messages)
     return data, found.problems
 
@@ -168,18 +170,26 @@ def gate(gate_rules: list | None, args: argparse.Namespace, data: ReportData) ->
 
 
 def write_report(args: argparse.Namespace, ctx: CIContext, data: ReportData, out_dir: Path) -> tuple[str, Path, dict]:
-    markdown = render(data)
+    markdown = safe_text(render(data), ctx.redactor)
     report_path = out_dir / REPORT_FILE
     report_path.write_text(markdown, encoding="utf-8")
     meta = {"title": args.title, "sha": ctx.sha, "pr_number": ctx.pr_number, "gates": data.gates_status,
-            "conclusion": _conclusion(data.training, data.gates_status)}
+            "conclusion": _conclusion(data.training, data.gates_status), "images": _declared_images(data)}
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return markdown, report_path, meta
+
+
+def _declared_images(data: ReportData) -> list[str]:
+    """The only images `publish` may upload: the plots drawn or copied, and the user's markdown's own images."""
+    return [f.path for f in data.figures] + [path for f in data.figures for _, path in f.beside] + data.images
 
 
 def _exit_code(args: argparse.Namespace, data: ReportData, problems: Problems, code: int) -> int:
     """After the report is posted: training failed 1, input problems 2, failed gates 1 (when asked)."""
     training = data.training
+    if training is not None and training.timed_out_after_s:
+        print(f"cml-action: error: training timed out (timeout {args.timeout}); the report was posted", file=sys.stderr)
+        return EXIT_FAILED
     if training is not None and not training.ok:
         print(f"cml-action: error: training failed with exit code {training.exit_code}", file=sys.stderr)
         return EXIT_FAILED
@@ -198,63 +208,12 @@ def _train(args: argparse.Namespace, workspace: Path, ctx: CIContext, env: Mappi
         from cml_action import hardware
         from cml_action.train_container import run_in_image
 
-        with ctx.group(f"Training in {args.train_image}: {args.run}"):
-            outcome = run_in_image(args.train_image, args.run, workspace, args.train_env, env, sys.stdout)
+        from cml_action.ci.context import Filtered
+
+        with ctx.group(f"Training in {args.train_image}: {args.run}"), ctx.untrusted_output() as clean:
+            outcome = run_in_image(args.train_image, args.run, workspace, args.train_env, env, Filtered(sys.stdout, clean))
         return TrainResult(args.run, outcome.exit_code, outcome.duration_s, list(outcome.tail), hardware.describe())
-    return run_training(args.run, workspace, ctx, env)
-
-
-def _post(
-    args: argparse.Namespace,
-    ctx: CIContext,
-    token: str,
-    token_source: str,
-    markdown: str,
-    out_dir: Path,
-    report_path: Path,
-    meta: dict,
-) -> int:
-    """Post the report; forge trouble never loses it: it stays in the file and the job summary."""
-    target = Target.parse(args.target)
-    forge = None
-    warnings: list[str] = []
-    if ctx.kind != "local" and target.kind != "none":
-        if not token:
-            warnings.append("no token: the report was not posted (set the `token` input, or CML_TOKEN on GitLab)")
-        else:
-            forge = open_forge(ctx, token, token_source, args.assets_branch)
-    try:
-        published = publish(markdown, out_dir, ctx, forge, title=meta.get("title") or args.title, target=target,
-                            update=args.update, check_run=args.check, conclusion=meta.get("conclusion", "neutral"))
-    except PermissionDenied as exc:
-        warnings.append(f"the report was not posted: {exc}")
-        from cml_action.publish import Published
-
-        published = Published(summary=markdown)
-    warnings.extend(published.warnings)
-    for warning in warnings:
-        ctx.warning(warning)
-    if ctx.summary_path is not None:
-        from cml_action.report.shorten import shorten
-
-        summary, _ = shorten(published.summary, SUMMARY_LIMIT, str(report_path.name))
-        with open(ctx.summary_path, "a", encoding="utf-8") as fh:
-            fh.write(summary + "\n")
-    if ctx.kind == "gitlab":
-        with ctx.group(f"Report: {meta.get('title') or args.title}"):
-            print(published.summary)
-    try:
-        shown = report_path.relative_to(ctx.workspace)
-    except ValueError:
-        shown = report_path
-    ctx.set_outputs({
-        "report-path": str(shown),
-        "comment-url": published.comment_urls[0] if published.comment_urls else "",
-        "check-url": published.check_url,
-        "gates": meta.get("gates", "none"),
-    })
-    print(f"cml-action: report written to {shown}")
-    return EXIT_OK
+    return run_training(args.run, workspace, ctx, env, timeout_s=preflight.timeout_s(args))
 
 
 def publish_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -276,8 +235,10 @@ def publish_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):
             meta = {}
+        if not isinstance(meta, dict):
+            meta = {}  # an artifact's report.json is someone else's file: only an object is read
     # The title is harmless to take from the artifact; where to post is not: it comes from the trusted event.
     meta = {"title": args.title if args.title != "CML report" else str(meta.get("title") or args.title),
             "gates": str(meta.get("gates", "none")) if meta.get("gates") in ("passed", "failed", "none") else "none",

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+OUTPUT_MARKER = ".cml-action-output"  # in every folder we write a report to: globs and image sources skip it
+
+
 @dataclass(frozen=True)
 class Refused:
     path: str
@@ -26,6 +29,8 @@ def check(workspace: Path, user_path: str) -> Path | Refused:
         return Refused(user_path, "empty or invalid path")
     if os.path.isabs(user_path):
         return Refused(user_path, "absolute paths are not published; use a path inside the workspace")
+    if ".git" in Path(user_path).parts:
+        return Refused(user_path, "inside .git/, which is never read for a report")
     root = workspace.resolve()
     candidate = root / user_path
     try:
@@ -41,7 +46,28 @@ def check(workspace: Path, user_path: str) -> Path | Refused:
         return Refused(user_path, "file not readable")
     if not stat.S_ISREG(mode):
         return Refused(user_path, "not a regular file")
+    if ".git" in resolved.relative_to(root).parts:
+        return Refused(user_path, "inside .git/, which is never read for a report")
     return resolved
+
+
+def mark_output(folder: Path) -> None:
+    """Mark a folder as ours, so that `**/*.png` never picks up a previous report's images."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / OUTPUT_MARKER
+    if not marker.exists():
+        marker.write_text("cml-action writes reports here; globs of plots and metrics skip this folder.\n")
+
+
+def in_output(workspace: Path, path: Path) -> bool:
+    """Whether a (resolved) workspace file lies in a folder cml-action writes its reports to."""
+    root = workspace.resolve()
+    for parent in path.parents:
+        if (parent / OUTPUT_MARKER).is_file():
+            return True
+        if parent == root or root not in parent.parents:
+            return False
+    return False
 
 
 def _has_symlink(root: Path, user_path: str) -> bool:
@@ -64,7 +90,8 @@ def expand(workspace: Path, patterns: list[str]) -> tuple[list[str], list[str]]:
     for pattern in patterns:
         if glob.has_magic(pattern) and not os.path.isabs(pattern):
             matches = sorted(glob.glob(pattern, root_dir=workspace, recursive=True))
-            matches = [m for m in matches if (workspace / m).is_file()]
+            matches = [m for m in matches if (workspace / m).is_file() and ".git" not in Path(m).parts
+                       and not in_output(workspace, (workspace / m).resolve())]
             if not matches:
                 unmatched.append(pattern)
             found.extend(m for m in matches if m not in found)

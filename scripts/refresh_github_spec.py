@@ -49,6 +49,7 @@ OPERATIONS = [
     ("get", "/repos/{owner}/{repo}/actions/runs/{run_id}"),
     ("post", "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"),
     ("post", "/repos/{owner}/{repo}/dispatches"),
+    ("get", "/user"),
 ]
 
 

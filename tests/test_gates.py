@@ -54,7 +54,8 @@ def test_missing_values_fail_with_a_reason_or_are_skipped():
     res = results("eval.f1 >= baseline\nunknown > 1\nnan_metric > 0\nname > 1")
     reasons = [r.reason for r in res.results]
     assert [r.ok for r in res.results] == [False, False, False, False]
-    assert reasons == ["no baseline value", "no metric 'unknown'", "no numeric value", "no numeric value"]
+    assert reasons == ["no baseline value", "no metric 'unknown'", "the value is NaN, not a finite number",
+                       "no numeric value"]
     assert res.status == "failed"
     skipped = results("eval.f1 >= baseline\naccuracy >= 0.5", missing="skip")
     assert [r.ok for r in skipped.results] == [None, True] and skipped.status == "passed"
@@ -107,3 +108,17 @@ def test_relative_rules_agree_with_arithmetic(value, base, offset):
     (r,) = evaluate_gates(parse_gates([f"m >= baseline - {offset!r}"]), rows, "fail").results
     assert r.ok == (value >= base - offset)
     assert not math.isnan(r.threshold)
+
+
+@pytest.mark.parametrize("rule, value, shown", [("acc >= 0.9", math.inf, "Infinity"), ("loss <= 0.5", -math.inf, "-Infinity"),
+                                                 ("acc >= 0.9", math.nan, "NaN")])
+@pytest.mark.parametrize("missing", ["fail", "skip"])
+def test_a_non_finite_value_fails_its_rule_with_a_reason_even_when_skipping(rule, value, shown, missing):
+    name = rule.split()[0]
+    (r,) = evaluate_gates(parse_gates([rule]), [MetricRow("m.json", name, value, 0.8)], missing).results
+    assert r.ok is False and r.reason == f"the value is {shown}, not a finite number"
+
+
+def test_a_non_finite_baseline_fails_a_relative_rule():
+    (r,) = evaluate_gates(parse_gates(["acc >= baseline - 1%"]), [MetricRow("m.json", "acc", 0.9, math.inf)], "skip").results
+    assert r.ok is False and "the baseline threshold is NaN, not a finite number" == r.reason

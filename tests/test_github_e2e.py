@@ -188,7 +188,7 @@ def test_oversized_report_is_shortened_for_the_comment_but_whole_in_the_summary(
     assert len(body) <= 65536 and "removed to fit the comment size limit" in body
     summary = (tmp_path / "summary.md").read_text()
     assert "metric_03999" in summary and len(summary) > 65536
-    assert "shortened" in out.stderr
+    assert "shortened" in out.stdout
 
 
 def test_lost_responses_and_rate_limits_never_post_twice(gh, tmp_path: Path):
@@ -219,7 +219,7 @@ def test_read_only_token_falls_back_to_the_job_summary_with_exit_0(gh, tmp_path:
     assert issue_comments(gh, 8) == []
     summary = (tmp_path / "summary.md").read_text()
     assert "## Model report" in summary and "lacks `contents: write`" in summary
-    assert "::warning::" in out.stderr and "pull-requests: write" in out.stderr
+    assert "::warning::" in out.stdout and "pull-requests: write" in out.stdout
     # the token is masked, and never printed anywhere else
     assert f"::add-mask::{READ_ONLY}" in out.stdout
     assert (out.stdout + out.stderr).count(READ_ONLY) == 1

@@ -56,3 +56,22 @@ def test_numeric_handles_nan_and_non_numbers():
     assert math.isnan(numeric(float("nan")))
     assert numeric("0.5") == 0.5
     assert numeric("abc") is None and numeric(True) is None and numeric(None) is None
+
+
+def test_hostile_files_are_one_line_user_errors_and_ordinary_aliases_still_work():
+    import pytest as _pytest
+
+    from cml_action.errors import UserError
+    from cml_action.metrics import load_values as load
+
+    assert load("base: &b {lr: 0.1}\nrun: *b\n", "p.yaml") == {"base.lr": 0.1, "run.lr": 0.1}
+    laughs = "a: &a [1,1,1,1,1,1,1,1,1,1]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(6))
+    cases = {("x.yaml", laughs): "YAML aliases expand to more than 50,000 values",
+             ("n.json", '{"n": 1' + "0" * 400 + "}"): "a 401-digit integer is beyond any float",
+             ("d.json", "[" * 3000 + "]" * 3000): "nested deeper than 64 levels",
+             ("q.csv", 'a,b\n1,"2\n'): "cannot parse: unexpected end of data",
+             ("w.json", "{" + ",".join(f'"k{i}": {i}' for i in range(50_001)) + "}"): "50,001 values is beyond the limit"}
+    for (name, text), expected in cases.items():
+        with _pytest.raises(UserError, match=expected):
+            load(text, name)

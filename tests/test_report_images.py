@@ -19,11 +19,45 @@ def test_replace_refs_rewrites_markdown_and_html_and_drops_with_note():
     assert "https://x/y.png" in out
 
 
-def test_collect_images_resolves_relative_to_report_folder(tmp_path: Path):
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+
+
+def test_collect_images_takes_only_image_files_inside_the_report_folder(tmp_path: Path):
     (tmp_path / "cml-report" / "plots").mkdir(parents=True)
-    (tmp_path / "cml-report" / "plots" / "a.png").write_bytes(b"x")
-    (tmp_path / "b.png").write_bytes(b"y")
-    md = "![a](plots/a.png) ![b](../b.png) ![c](../../outside.png) ![d](/etc/hostname)"
-    images, refused = collect_images(md, tmp_path / "cml-report", tmp_path)
-    assert {ref: img.rel for ref, img in images.items()} == {"plots/a.png": "cml-report/plots/a.png", "../b.png": "b.png"}
-    assert set(refused) == {"../../outside.png", "/etc/hostname"}
+    (tmp_path / "cml-report" / "plots" / "a.png").write_bytes(PNG)
+    (tmp_path / "cml-report" / "config.png").write_bytes(b"[core]\n\trepositoryformatversion = 0\n")
+    (tmp_path / "cml-report" / "logo.svg").write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'><script/></svg>")
+    (tmp_path / "b.png").write_bytes(PNG)
+    md = "![a](plots/a.png) ![b](../b.png) ![c](config.png) ![s](logo.svg) ![d](/etc/hostname)"
+    images, refused = collect_images(md, tmp_path / "cml-report")
+    assert {ref: img.rel for ref, img in images.items()} == {"plots/a.png": "plots/a.png"}
+    assert "outside the workspace" in refused["../b.png"].reason
+    assert "not an image" in refused["config.png"].reason and "SVG" in refused["logo.svg"].reason
+    assert set(refused) == {"../b.png", "config.png", "logo.svg", "/etc/hostname"}
+
+
+def test_collect_images_with_a_declared_list_takes_nothing_else(tmp_path: Path):
+    (tmp_path / "plots").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "plots" / name).write_bytes(PNG)
+    images, refused = collect_images("![a](plots/a.png) ![b](plots/b.png)", tmp_path, declared=["plots/a.png"])
+    assert list(images) == ["plots/a.png"] and "not one of the report's declared images" in refused["plots/b.png"].reason
+
+
+def test_references_inside_code_are_text():
+    md = "![a](a.png)\n\n````text\n![x](.git/config)\n```\n<img src=\".git/config\">\n````\n`![y](y.png)` ![b](b.png)\n"
+    assert local_refs(md) == ["a.png", "b.png"]
+    out = replace_refs(md, lambda r: f"https://h/{r}", lambda r: "gone")
+    assert "![x](.git/config)" in out and "`![y](y.png)`" in out and "![b](https://h/b.png)" in out
+
+
+def test_huge_images_and_too_many_images_are_refused(tmp_path: Path):
+    from cml_action import publish
+
+    (tmp_path / "big.png").write_bytes(PNG + b"\0" * (publish.MAX_IMAGE_BYTES + 1))
+    for i in range(publish.MAX_IMAGES + 1):
+        (tmp_path / f"{i}.png").write_bytes(PNG)
+    md = "![b](big.png) " + " ".join(f"![{i}]({i}.png)" for i in range(publish.MAX_IMAGES + 1))
+    images, refused = collect_images(md, tmp_path)
+    assert len(images) == publish.MAX_IMAGES and "MiB published per image" in refused["big.png"].reason
+    assert f"already has {publish.MAX_IMAGES} images" in refused[f"{publish.MAX_IMAGES}.png"].reason

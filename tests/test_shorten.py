@@ -26,3 +26,13 @@ def test_tables_cut_then_text_cut_always_fits():
         assert cut and len(out) <= limit
         assert out.startswith("## Title")
         assert out.count("```") % 2 == 0
+
+
+def test_a_cut_inside_a_long_log_fence_closes_it_with_the_same_fence():
+    from cml_action.report.images import _segments
+
+    text = "## R\n\n`````text\n" + "\n".join(f"line {i} ````" for i in range(3000)) + "\n`````\n\nafter\n"
+    out, cut = shorten(text, 5000)
+    assert cut and out.rstrip().endswith("._")
+    last, is_code = _segments(out)[-1]
+    assert not is_code and "cut to fit the comment size limit" in last  # the note is outside the code block

@@ -7,14 +7,17 @@ environment, so GitHub Enterprise Server and self-managed GitLab work unchanged.
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import sys
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal, Mapping, TextIO
+from typing import Callable, Iterator, Literal, Mapping, TextIO
 
 from cml_action.errors import UserError
+from cml_action.redact import MIN_LENGTH, Redactor, secret_values
 
 Kind = Literal["github", "gitlab", "local"]
 
@@ -43,6 +46,7 @@ class CIContext:
     # event, to find a fork's pull request, which GitHub leaves out of `workflow_run.pull_requests`
     head_label: str = ""
     event: dict = field(default_factory=dict, repr=False, compare=False)
+    redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)  # every secret we know of
 
     @property
     def owner(self) -> str:
@@ -56,11 +60,13 @@ class CIContext:
     @contextmanager
     def group(self, title: str, out: TextIO | None = None) -> Iterator[None]:
         stream = out or sys.stdout
+        title = one_line(self.redactor.text(title))
         if self.kind == "github":
-            print(f"::group::{title}", file=stream, flush=True)
+            print(f"::group::{_escape_data(title)}", file=stream, flush=True)
         elif self.kind == "gitlab":
             name = "cml_" + uuid.uuid4().hex[:8]
-            print(f"\x1b[0Ksection_start:{_now()}:{name}[collapsed=true]\r\x1b[0K{title}", file=stream, flush=True)
+            print(f"\x1b[0Ksection_start:{_now()}:{name}[collapsed=true]\r\x1b[0K{neutralize_sections(title)}",
+                  file=stream, flush=True)
         else:
             print(f"--- {title}", file=stream, flush=True)
         try:
@@ -71,17 +77,56 @@ class CIContext:
             elif self.kind == "gitlab":
                 print(f"\x1b[0Ksection_end:{_now()}:{name}\r\x1b[0K", file=stream, flush=True)
 
+    @contextmanager
+    def untrusted_output(self, out: TextIO | None = None) -> Iterator[Callable[[str], str]]:
+        """Lines printed inside are someone else's (the training): they must not command the runner.
+
+        GitHub: `::stop-commands::<random>` until `::<random>::` turns every workflow command off (`::error::`,
+        `::add-mask::`, another `::stop-commands::`), and the random resume token cannot be guessed by the
+        training. GitLab: collapsible-section markers are defused line by line. Yields the per-line filter,
+        which also redacts known secrets."""
+        stream = out or sys.stdout
+        resume = secrets.token_hex(16) if self.kind == "github" else ""
+        if resume:
+            print(f"::stop-commands::{resume}", file=stream, flush=True)
+        masked: list[str] = []
+
+        def clean(text: str) -> str:
+            for line in text.splitlines() if "::add-mask::" in text else ():
+                if line.startswith("::add-mask::") and len(line.strip()) - 12 >= MIN_LENGTH:
+                    masked.append(line[len("::add-mask::"):].strip())  # the training's own secret: hidden too
+                    self.redactor.add(masked[-1])
+            text = self.redactor.text(text)
+            return neutralize_sections(text) if self.kind == "gitlab" else text
+
+        try:
+            yield clean
+        finally:
+            if resume:
+                print(f"\n::{resume}::", file=stream, flush=True)
+                for value in masked:  # add-mask only hides: honoured once commands are back on
+                    print(f"::add-mask::{_escape_data(value)}", file=stream, flush=True)
+
     def warning(self, message: str) -> None:
-        one_line = " ".join(message.split())
+        """GitHub: an annotation, on stdout like every workflow command of ours: the runner reads stdout and stderr
+        separately, and only one stream keeps our commands in order with the `::stop-commands::` that fenced
+        the training's output."""
+        one = one_line(self.redactor.text(message))
         if self.kind == "github":
-            print(f"::warning::{one_line}", file=sys.stderr, flush=True)
+            print(f"::warning::{_escape_data(one)}", flush=True)
         else:
-            print(f"cml-action: warning: {one_line}", file=sys.stderr, flush=True)
+            print(f"cml-action: warning: {one}", file=sys.stderr, flush=True)
 
     def mask(self, secret: str) -> None:
-        """Ask the runner to hide a secret from logs; GitLab masks its own variables."""
-        if secret and self.kind == "github":
-            print(f"::add-mask::{secret}", flush=True)
+        """Ask the runner to hide a secret from logs (each line: the runner masks line by line), and remember it
+        for redacting what we post. GitLab masks its own variables."""
+        if not secret:
+            return
+        self.redactor.add(secret)
+        if self.kind == "github":
+            for line in secret.splitlines():
+                if line.strip():
+                    print(f"::add-mask::{_escape_data(line.strip())}", flush=True)
 
     def set_outputs(self, values: Mapping[str, str]) -> None:
         """GitHub: $GITHUB_OUTPUT. GitLab: `cml.env` in the workspace, a dotenv report (`artifacts: reports:
@@ -99,6 +144,38 @@ class CIContext:
                 fh.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
 
 
+class Filtered:
+    """A text stream that passes everything written to it through `clean` (for code that prints untrusted lines)."""
+
+    def __init__(self, stream: TextIO, clean: Callable[[str], str]) -> None:
+        self._stream, self._clean = stream, clean
+
+    def write(self, text: str) -> int:
+        return self._stream.write(self._clean(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def one_line(text: str) -> str:
+    """A title or warning on one log line: newlines would start a new (and possibly commanding) line."""
+    return " ".join(text.split())
+
+
+def _escape_data(text: str) -> str:
+    """The runner's escaping of a workflow command's message (so `%0A` in user text stays text)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+_SECTION = re.compile(r"section_(start|end):")
+
+
+def neutralize_sections(line: str) -> str:
+    """GitLab folds the job log at `section_start:<time>:<name>` / `section_end:` markers; a zero-width space
+    keeps the text readable and the marker inert, so training output cannot open or close our sections."""
+    return _SECTION.sub(lambda m: f"section_\u200b{m.group(1)}:", line)
+
+
 def _now() -> int:
     import time
 
@@ -107,10 +184,13 @@ def _now() -> int:
 
 def detect(env: Mapping[str, str], workspace: Path) -> CIContext:
     if env.get("GITHUB_ACTIONS") == "true" or env.get("GITHUB_REPOSITORY"):
-        return _github(env, workspace)
-    if env.get("GITLAB_CI") == "true" or env.get("CI_PROJECT_ID"):
-        return _gitlab(env, workspace)
-    return CIContext(kind="local", workspace=workspace)
+        ctx = _github(env, workspace)
+    elif env.get("GITLAB_CI") == "true" or env.get("CI_PROJECT_ID"):
+        ctx = _gitlab(env, workspace)
+    else:
+        ctx = CIContext(kind="local", workspace=workspace)
+    ctx.redactor.add(*secret_values(env))  # redacted from what we post; only the token is masked in the log
+    return ctx
 
 
 def _load_event(path: str) -> dict:

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, TypeVar
 
 from cml_action.ci.context import CIContext
-from cml_action.errors import ForgeError, PermissionDenied, UserError
+from cml_action.errors import ForgeError, PermissionDenied, TokenRefused, UserError
 from cml_action.forges.base import Destination, Image, Posted, Target, resolve_target
 from cml_action.retry import backoff_base, pause
 
@@ -51,6 +51,7 @@ def _make_retry():
 class GitHubForge:
     name = "github"
     body_limit = 65536
+    WORKFLOW_BOT = "github-actions[bot]"
 
     def __init__(self, ctx: CIContext, token: str, assets_branch: str = "cml-assets") -> None:
         from github import Auth, Github
@@ -72,6 +73,8 @@ class GitHubForge:
             seconds_between_writes=None,
         )
         self._repo = self._gh.get_repo(ctx.repository, lazy=True)
+        # an installation token (the workflow's GITHUB_TOKEN is one) is no user: `GET /user` would only refuse it
+        self._login: str | None = self.WORKFLOW_BOT if token.startswith("ghs_") else None
 
     # --- errors ---------------------------------------------------------------------------------
     def _call(self, what: str, permission: str, fn: Callable[[], T]) -> T:
@@ -88,7 +91,7 @@ class GitHubForge:
         if isinstance(getattr(exc, "data", None), dict):
             message = str(exc.data.get("message", ""))
         if status == 401:
-            return ForgeError(f"GitHub rejected the token while trying to {what} (401 Bad credentials)")
+            return TokenRefused(f"the token was refused (401 Bad credentials) while trying to {what}")
         if status == 403 and "rate limit" not in message.lower():
             hint = PERMISSION_HINT.get(permission, permission)
             return PermissionDenied(f"the token may not {what}: grant `{hint}` in the workflow's permissions", hint)
@@ -157,7 +160,7 @@ class GitHubForge:
             try:
                 data = self._graphql(self._TIP, variables, "read the assets branch")
                 break
-            except PermissionDenied:
+            except (PermissionDenied, TokenRefused):
                 raise
             except ForgeError:
                 if attempt == ATTEMPTS - 1:
@@ -187,7 +190,7 @@ class GitHubForge:
                 data = self._graphql(self._COMMIT, variables, f"commit images to branch {self.assets_branch}")
                 return data["createCommitOnBranch"]["commit"]["oid"]
             except ForgeError as exc:
-                if isinstance(exc, PermissionDenied) or attempt == ATTEMPTS - 1:
+                if isinstance(exc, (PermissionDenied, TokenRefused)) or attempt == ATTEMPTS - 1:
                     raise
             except GithubException:
                 if attempt == ATTEMPTS - 1:
@@ -210,10 +213,21 @@ class GitHubForge:
         )
         what = f"create the branch {self.assets_branch} for report images"
 
+        from github import GithubException
+
         def create() -> str:
             tree = self._repo.create_git_tree([InputGitTreeElement("README.md", "100644", "blob", content=readme)])
             commit = self._repo.create_git_commit("cml-action: start the report images branch", tree, [])
-            self._repo.create_git_ref(f"refs/heads/{self.assets_branch}", commit.sha)
+            try:
+                self._repo.create_git_ref(f"refs/heads/{self.assets_branch}", commit.sha)
+            except GithubException as exc:
+                if exc.status != 422:
+                    raise
+                # a parallel job (a matrix) created the branch first: use theirs
+                tip = self._tip()
+                if tip is None:
+                    raise
+                return tip[0]
             return commit.sha
 
         return self._call(what, "contents", create)
@@ -226,16 +240,35 @@ class GitHubForge:
         issue = self._repo.get_issue(dest.number)
         return issue.get_comments, issue.create_comment
 
+    def identity(self) -> str:
+        """The login our comments are written by: the token's own user, or github-actions[bot] for the workflow's
+        token (an installation token, which `GET /user` refuses with 403)."""
+        if self._login is None:
+            from github import GithubException
+
+            try:
+                self._login = self._gh.get_user().login
+            except GithubException as exc:
+                if exc.status != 403:
+                    raise self._translate(exc, "read the token's identity", "metadata") from None
+                self._login = self.WORKFLOW_BOT
+        return self._login
+
     def post(self, dest: Destination, body: str, marker: str, update: bool) -> Posted:
         from github import GithubException
 
         list_comments, create = self._comment_api(dest)
         what = f"comment on {dest.describe()}"
 
-        def last_with(text: str):
+        def last_with(text: str, where: str = "start"):
+            """Our latest comment carrying `text` (first line: the sticky marker; last line: a one-off marker).
+            Only a comment written by our own identity counts: a marker is text anyone can copy."""
+            me = self.identity()
             found = None
             for comment in list_comments():
-                if text in (comment.body or ""):
+                content = (comment.body or "").strip()
+                placed = content.startswith(text) if where == "start" else content.endswith(text)
+                if placed and comment.user is not None and comment.user.login == me:
                     found = comment
             return found
 
@@ -252,7 +285,7 @@ class GitHubForge:
             except GithubException as exc:
                 if exc.status < 500 or attempt == ATTEMPTS - 1:
                     raise self._translate(exc, what, "comment") from None
-            landed = self._call(what, "comment", lambda: last_with(once))
+            landed = self._call(what, "comment", lambda: last_with(once, "end"))
             if landed is not None:
                 return Posted(landed.html_url, updated=False)
             pause(attempt)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cml_action.ci.context import CIContext
-from cml_action.errors import ForgeError, PermissionDenied, UserError
+from cml_action.errors import ForgeError, PermissionDenied, TokenRefused, UserError
 from cml_action.forges.base import Destination, Image, Posted, Target, resolve_target
 from cml_action.retry import pause
 
@@ -46,6 +46,7 @@ class GitLabForge:
         # 429 is honoured per request (python-gitlab's obey_rate_limit default, Retry-After); 5xx is ours to handle
         self._gl = gitlab.Gitlab(server_from_api(ctx.api_url), retry_transient_errors=False, timeout=30, **auth)
         self._project = self._gl.projects.get(ctx.project_id, lazy=True)
+        self._user_id: int | None = None
 
     # --- errors ---------------------------------------------------------------------------------
     def _denied(self, what: str) -> PermissionDenied:
@@ -61,6 +62,8 @@ class GitLabForge:
                 return fn()
             except GitlabError as exc:
                 code = getattr(exc, "response_code", None) or 0
+                if code == 401 and not self.job_token:
+                    raise TokenRefused(f"the token was refused (401 Unauthorized) while trying to {what}") from None
                 if code in (401, 403):
                     raise self._denied(what) from None
                 if code < 500 or attempt == ATTEMPTS - 1:
@@ -119,15 +122,32 @@ class GitLabForge:
         kind = "merge_requests" if dest.kind == "pr" else "issues"
         return f"{base}/{kind}/{dest.number}" + (f"#note_{note_id}" if note_id else "")
 
+    def identity(self) -> int:
+        """The id of the user the token acts as (a project access token's bot user); -1 when unknown (a job
+        token), so that no note is ever taken for ours."""
+        if self._user_id is None:
+            from gitlab.exceptions import GitlabError
+
+            try:
+                self._call("read the token's identity", self._gl.auth)
+                self._user_id = int(self._gl.user.id)
+            except (PermissionDenied, GitlabError, AttributeError):
+                self._user_id = -1
+        return self._user_id
+
     def post(self, dest: Destination, body: str, marker: str, update: bool) -> Posted:
         if dest.kind == "commit":
             return self._commit_comment(dest, body)
         notes = self._manager(dest)
         what = f"comment on {dest.describe()}"
 
-        def newest_with(text: str) -> Any:
+        def newest_with(text: str, where: str = "start") -> Any:
+            """Our newest note carrying `text` where we put it; a note by anyone else never counts."""
+            me = self.identity()
             for note in notes.list(iterator=True, sort="desc", order_by="created_at"):
-                if text in (note.body or ""):
+                content = (note.body or "").strip()
+                placed = content.startswith(text) if where == "start" else content.endswith(text)
+                if placed and (getattr(note, "author", None) or {}).get("id") == me:
                     return note
             return None
 
@@ -139,7 +159,7 @@ class GitLabForge:
                 return Posted(self._web_url(dest, existing.id), updated=True)
         once = f"<!-- cml-action:post:{uuid.uuid4().hex} -->"
         note = self._call(what, lambda: notes.create({"body": f"{body}\n{once}"}),
-                          landed=lambda: self._call(what, lambda: newest_with(once)))
+                          landed=lambda: self._call(what, lambda: newest_with(once, "end")))
         return Posted(self._web_url(dest, note.id), updated=False)
 
     def _commit_comment(self, dest: Destination, body: str) -> Posted:

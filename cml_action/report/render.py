@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+from urllib.parse import quote
 from dataclasses import dataclass, field
 
 from cml_action.ci.context import CIContext
 from cml_action.gitrefs import Baseline
 from cml_action.metrics import MetricRow, Value, numeric, same
+from cml_action.report.escape import code, code_block, inline, prose
 from cml_action.report.model import Section
 from cml_action.train import TrainResult
 from cml_action.workspace_files import Refused
+
+
+VALUE_CHARS = 200  # a longer value (a list shown as JSON, a pasted blob) is cut in the table
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class ReportData:
     headline: str = ""
     sections: list[Section] = field(default_factory=list)  # notebooks, TensorBoard, the user's own markdown...
     warnings: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # report-folder images the user's markdown declared
 
 
 def fmt(value: Value) -> str:
@@ -55,7 +61,8 @@ def fmt(value: Value) -> str:
         if 1e-12 < abs(value) < 1e-4:  # 0.00008, not 8e-05
             return f"{value:.{-math.floor(math.log10(abs(value))) + 5}f}".rstrip("0")
         return f"{value:.6g}"
-    return str(value)
+    text = str(value)
+    return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
 
 
 def _signed(delta: float) -> str:
@@ -86,7 +93,7 @@ def change(head: Value, base: Value) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return inline(text)
 
 
 def _key_names(rows: list[MetricRow]) -> dict[tuple[str, str], str]:
@@ -189,7 +196,9 @@ def headline_row(data: ReportData) -> MetricRow | None:
 
 def summary_line(data: ReportData) -> str:
     parts: list[str] = []
-    if data.training is not None and not data.training.ok:
+    if data.training is not None and data.training.timed_out_after_s:
+        parts.append(f"⏱️ **training timed out** (after {_duration(data.training.timed_out_after_s)})")
+    elif data.training is not None and not data.training.ok:
         parts.append(f"❌ **training failed** (exit {data.training.exit_code})")
     if data.gates_status == "passed":
         parts.append("✅ **gates passed**")
@@ -197,11 +206,11 @@ def summary_line(data: ReportData) -> str:
         parts.append("❌ **gates failed**")
     row = headline_row(data)
     if row is not None:
-        text = f"**{row.key}** {fmt(row.head)}"
+        text = f"**{inline(row.key)}** {inline(fmt(row.head))}"
         if row.stale:
             text += " (stale: not written by this run)"
         elif data.baseline is not None and row.base is not None:
-            text += f" ({change(row.head, row.base)} vs {data.baseline.label})"
+            text += f" ({change(row.head, row.base)} vs {inline(data.baseline.label)})"
         parts.append(text)
     if data.ctx.run_url:
         parts.append(f"[full report]({data.ctx.run_url})")
@@ -213,10 +222,10 @@ def context_line(data: ReportData) -> str:
     if data.sha:
         bits.append(f"commit `{data.sha[:7]}`")
     if data.branch:
-        bits.append(f"on `{data.branch}`")
+        bits.append(f"on {code(data.branch)}")
     if data.baseline is not None:
         refs = [data.baseline, *data.more_baselines]
-        bits.append("vs " + ", ".join(f"`{b.label}`" if b.label == b.sha[:7] else f"`{b.label}` (`{b.sha[:7]}`)"
+        bits.append("vs " + ", ".join(code(b.label) if b.label == b.sha[:7] else f"{code(b.label)} (`{b.sha[:7]}`)"
                                       for b in refs))
     else:
         bits.append("no baseline")
@@ -231,23 +240,21 @@ def context_line(data: ReportData) -> str:
 
 def render(data: ReportData) -> str:
     """The full report. Image references stay local paths; the publisher uploads and rewrites them."""
-    out: list[str] = [f"## {data.title}", ""]
+    out: list[str] = [f"## {inline(data.title)}", ""]
     summary = summary_line(data)
     if summary:
         out += [summary, ""]
     out += [f"<sub>{context_line(data)}</sub>", ""]
     for warning in data.warnings:
-        out += [f"> ⚠️ {warning}", ""]
+        out += [f"> ⚠️ {prose(warning)}", ""]
     if data.training is not None and not data.training.ok:
         log = "\n".join(data.training.tail) or "(no output)"
-        fence = "````" if "```" in log else "```"
         out += [
-            f"**Training failed**: `{_cell(data.training.command)}` exited with code {data.training.exit_code} "
-            f"after {_duration(data.training.duration_s)}.",
+            _failure_line(data.training),
             "",
             f"<details><summary>Last {len(data.training.tail)} log lines</summary>",
             "",
-            f"{fence}text\n{log}\n{fence}",
+            code_block(log),
             "",
             "</details>",
             "",
@@ -276,11 +283,11 @@ def _plots(data: ReportData) -> list[str]:
         if fig.beside:
             out += _side_by_side(fig, alt)
         else:
-            out += [f"![{alt}]({fig.path})", ""]
+            out += [f"![{alt}]({quote(fig.path)})", ""]
         if fig.caption:
-            out += [f"<sub>{fig.caption}</sub>", ""]
+            out += [f"<sub>{prose(fig.caption)}</sub>", ""]
     for refused in data.refused:
-        out += [f"> ⚠️ `{_cell(refused.path)}` was not included: {refused.reason}.", ""]
+        out += [f"> ⚠️ {code(refused.path)} was not included: {prose(refused.reason)}.", ""]
     return out
 
 
@@ -289,12 +296,22 @@ def _side_by_side(fig: Figure, alt: str) -> list[str]:
     labels = [label for label, _ in fig.beside] + [fig.head_label]
     paths = [path for _, path in fig.beside] + [fig.path]
     return [f"| {' | '.join(_cell(label) for label in labels)} |", "|" + "---|" * len(labels),
-            "| " + " | ".join(f"![{alt} ({_cell(label)})]({path})" for label, path in zip(labels[:-1], paths))
-            + f" | ![{alt}]({fig.path}) |", ""]
+            "| " + " | ".join(f"![{alt} ({_cell(label)})]({quote(path)})" for label, path in zip(labels[:-1], paths))
+            + f" | ![{alt}]({quote(fig.path)}) |", ""]
+
+
+def _failure_line(training: TrainResult) -> str:
+    command = code(training.command.strip().splitlines()[0] if training.command.strip() else training.command)
+    if training.timed_out_after_s:
+        return (f"**Training timed out**: {command} was stopped at the time limit "
+                f"({_duration(training.timed_out_after_s)}, `timeout`).")
+    return (f"**Training failed**: {command} exited with code {training.exit_code} "
+            f"after {_duration(training.duration_s)}.")
 
 
 def _section(section: Section) -> list[str]:
+    title = inline(section.title)
     if section.collapsible:
         open_attr = " open" if section.open else ""
-        return [f"<details{open_attr}><summary><b>{section.title}</b></summary>", "", section.body, "", "</details>", ""]
-    return [f"### {section.title}", "", section.body, ""] if section.title else [section.body, ""]
+        return [f"<details{open_attr}><summary><b>{title}</b></summary>", "", section.body, "", "</details>", ""]
+    return [f"### {title}", "", section.body, ""] if section.title else [section.body, ""]

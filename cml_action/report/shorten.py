@@ -47,11 +47,30 @@ def shorten(text: str, limit: int, full_report_url: str = "") -> tuple[str, bool
     budget = max(0, limit - len(note) - 8)
     cut = text[:budget]
     cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
-    if cut.count("```") % 2:
-        cut += "\n```"
+    fence = _open_fence(cut)
+    if fence:
+        cut += "\n" + fence
     if cut.count("<details") > cut.count("</details>"):
         cut += "\n</details>"
     return (cut + note)[:limit], True
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def _open_fence(text: str) -> str:
+    """The fence of a code block left open at the end of `text` ('' when none): log fences may be long."""
+    fence = ""
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if not match:
+            continue
+        mark = match.group(1)
+        if not fence:
+            fence = mark
+        elif mark[0] == fence[0] and len(mark) >= len(fence) and not line.strip()[len(mark):].strip():
+            fence = ""
+    return fence
 
 
 def _tables(text: str) -> list[tuple[int, int, list[str]]]:

@@ -34,6 +34,7 @@ def _dvc(args: argparse.Namespace, workspace: Path) -> Source | None:
     content unless the user named files; its commands run on `run` only."""
     if not (workspace / "dvc.yaml").exists():
         return None
+    from cml_action import preflight
     from cml_action.sources import dvc
 
     if not dvc.is_dvc_project(workspace):
@@ -42,7 +43,8 @@ def _dvc(args: argparse.Namespace, workspace: Path) -> Source | None:
     return dvc.DvcSource(declarations=not (args.metrics or args.params or args.plots),
                          pull=run and bool(getattr(args, "dvc_pull", False)),
                          repro=run and bool(getattr(args, "dvc_repro", False)) and not args.run,
-                         push=run and bool(getattr(args, "dvc_push", False)))
+                         push=run and bool(getattr(args, "dvc_push", False)),
+                         timeout_s=preflight.timeout_s(args))
 
 
 def choose(args: argparse.Namespace, workspace: Path) -> list[Source]:

@@ -78,6 +78,7 @@ class Contribution:
     lead_sections: list[Section] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     problems: Problems = field(default_factory=Problems)
+    images: list[str] = field(default_factory=list)  # report-folder images declared by the user's markdown
 
     def extend(self, other: Contribution) -> None:
         self.metrics += other.metrics
@@ -87,6 +88,7 @@ class Contribution:
         self.sections += other.sections
         self.lead_sections += other.lead_sections
         self.warnings += other.warnings
+        self.images += other.images
         self.problems.messages += other.problems.messages
 
 

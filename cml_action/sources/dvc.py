@@ -494,8 +494,10 @@ class DvcSource:
     """DVC's declarations as the report's content (unless the user named files), and pull/repro/push as hooks
     around training on the `run` command."""
 
-    def __init__(self, declarations: bool = True, pull: bool = False, repro: bool = False, push: bool = False) -> None:
+    def __init__(self, declarations: bool = True, pull: bool = False, repro: bool = False, push: bool = False,
+                 timeout_s: int = 0) -> None:
         self.declarations, self.pull, self.repro, self.push = declarations, pull, repro, push
+        self.timeout_s = timeout_s
         self.draws = declarations
 
     def before_training(self, ctx: CIContext, env: Mapping[str, str]) -> Contribution:
@@ -503,7 +505,8 @@ class DvcSource:
             return Contribution()
         with ctx.group("dvc pull"):
             outcome = run_dvc(ctx.workspace, ["pull"], env)
-            print(outcome.output, flush=True)
+            with ctx.untrusted_output() as clean:  # file names in DVC's output are the pull request's
+                print(clean(outcome.output), flush=True)
         return Contribution() if outcome.ok else failed(outcome, "; training was not run")
 
     def train(self, ctx: CIContext, env: Mapping[str, str]) -> TrainResult | None:
@@ -513,14 +516,16 @@ class DvcSource:
         from cml_action.train import run_training
 
         command = f"{shlex.quote(sys.executable)} -m dvc repro"
-        return dataclasses.replace(run_training(command, ctx.workspace, ctx, env), command="dvc repro")
+        return dataclasses.replace(run_training(command, ctx.workspace, ctx, env, timeout_s=self.timeout_s),
+                                   command="dvc repro")
 
     def after_training(self, ctx: CIContext, env: Mapping[str, str], training: TrainResult | None) -> Contribution:
         if not self.push or (training is not None and not training.ok):
             return Contribution()
         with ctx.group("dvc push"):
             outcome = run_dvc(ctx.workspace, ["push"], env)
-            print(outcome.output, flush=True)
+            with ctx.untrusted_output() as clean:
+                print(clean(outcome.output), flush=True)
         return Contribution() if outcome.ok else failed(outcome)
 
     def collect(self, job: Job) -> Contribution:

@@ -70,6 +70,8 @@ class GitHubStandIn(StandIn):
         self.spec = OpenAPI.load(SPEC_FILE)
         self.repos: dict[str, Repo] = {}
         self.tokens: dict[str, dict[str, str]] = {}
+        self.logins: dict[str, str] = {}  # token -> login of the user it belongs to (absent: the workflow's token)
+        self.before: list[tuple[str, re.Pattern[str], Callable[[], None]]] = []  # (method, path, what happens first)
         self._ids = itertools.count(1000)
         self.runner_online_after: int | None = None  # polls of a runner before it reports online (None: never by itself)
         self._routes_setup()
@@ -91,9 +93,33 @@ class GitHubStandIn(StandIn):
         self.repos[full_name] = Repo(full_name, default_branch, private)
         return self.repos[full_name]
 
-    def add_token(self, token: str, permissions: dict[str, str]) -> None:
-        """`permissions` as in a workflow: {"contents": "write", "pull_requests": "write", ...}."""
+    def add_token(self, token: str, permissions: dict[str, str], login: str | None = None) -> None:
+        """`permissions` as in a workflow: {"contents": "write", "pull_requests": "write", ...}. Without `login`
+        it is the workflow's GITHUB_TOKEN (an installation token: its comments are github-actions[bot]'s, and
+        `GET /user` is refused); with one, a person's token (a PAT)."""
         self.tokens[token] = {k.replace("-", "_"): v for k, v in permissions.items()}
+        if login:
+            self.logins[token] = login
+
+    def user_of(self, token: str) -> dict:
+        login = self.logins.get(token)
+        if login is None:
+            return USER
+        return {"login": login, "id": 5000 + len(login), "node_id": f"U_{login}", "type": "User", "site_admin": False}
+
+    def meanwhile(self, method: str, path_regex: str, action: Callable[[], None]) -> None:
+        """Run `action` just before the next matching request is served: another job getting there first."""
+        with self.lock:
+            self.before.append((method.upper(), re.compile(path_regex), action))
+
+    def create_branch(self, full_name: str, branch: str, files: dict[str, bytes]) -> str:
+        """A branch made by someone else (a parallel job), with one orphan commit holding `files`."""
+        repo = self.repos[full_name]
+        with self.lock:
+            sha = self._sha("commit", branch, self.next_id())
+            repo.commits[sha] = {"tree": "", "files": dict(files), "message": f"start {branch}", "parents": []}
+            repo.refs[f"refs/heads/{branch}"] = sha
+        return sha
 
     def add_pull(self, full_name: str, number: int, head_sha: str, head_ref: str, base_ref: str,
                  state: str = "open", head_repo: str | None = None) -> None:
@@ -105,12 +131,13 @@ class GitHubStandIn(StandIn):
             repo.pulls[number] = {"number": number, "state": state, "head_sha": head_sha, "head_ref": head_ref,
                                   "base_ref": base_ref, "head_repo": head_repo or full_name}
 
-    def add_comment(self, full_name: str, number: int, body: str) -> None:
+    def add_comment(self, full_name: str, number: int, body: str, login: str = "reviewer") -> None:
         """Someone else's comment on an issue or pull request (reviews pile up between reports)."""
         repo = self.repos[full_name]
         with self.lock:
             cid = self.next_id()
-            repo.comments[cid] = {"id": cid, "node_id": f"IC_{cid}", "body": body, "user": {**USER, "login": "reviewer"},
+            user = USER if login == USER["login"] else {**USER, "login": login, "type": "User", "id": 6000 + len(login)}
+            repo.comments[cid] = {"id": cid, "node_id": f"IC_{cid}", "body": body, "user": user,
                                   "created_at": _now(), "updated_at": _now(), "author_association": "MEMBER",
                                   "_on": ("issue", number)}
 
@@ -136,6 +163,11 @@ class GitHubStandIn(StandIn):
     def check(self, request: Request, handler: Callable, groups: dict[str, str]) -> None:
         if request.path.startswith(API + "/"):
             self.spec.check(request, request.path[len(API):])
+        with self.lock:
+            due = [b for b in self.before if b[0] == request.method and b[1].search(request.path)]
+            for hook in due[:1]:
+                self.before.remove(hook)
+                hook[2]()
 
     def _token(self, request: Request) -> str:
         auth = request.headers.get("authorization", "")
@@ -188,6 +220,7 @@ class GitHubStandIn(StandIn):
     # --- routes --------------------------------------------------------------------------------
     def _routes_setup(self) -> None:
         a = self.api
+        self.route("GET", API + "/user", self._get_user)
         a("GET", "/repos/{owner}/{repo}", self._get_repo, "metadata")
         a("GET", "/repos/{owner}/{repo}/commits/{sha}/pulls", self._pulls_for_commit, "pull_requests")
         a("GET", "/repos/{owner}/{repo}/pulls/{number}", self._get_pull, "pull_requests")
@@ -215,6 +248,13 @@ class GitHubStandIn(StandIn):
         a("POST", "/repos/{owner}/{repo}/dispatches", self._dispatch_event, "contents", "write")
         self.route("POST", "/api/graphql", self._graphql)
         self.route("GET", r"/(?P<owner>[^/]+)/(?P<name>[^/]+)/blob/(?P<sha>[0-9a-f]{40})/(?P<path>.+)", self._blob)
+
+    def _get_user(self, request: Request) -> Response:
+        token = self._token(request)
+        if token not in self.logins:
+            return Response(403, FORBIDDEN)  # an installation token is no user
+        return Response(200, {**self.user_of(token), "url": f"{self.api_url}/users/{self.logins[token]}",
+                              "html_url": f"{self.url}/{self.logins[token]}"})
 
     def _repo_url(self, repo: Repo) -> str:
         return f"{self.api_url}/repos/{repo.full_name}"
@@ -281,7 +321,8 @@ class GitHubStandIn(StandIn):
                 {"resource": "IssueComment", "code": "custom", "field": "body",
                  "message": "body is too long (maximum is 65536 characters)"}]})
         cid = self.next_id()
-        repo.comments[cid] = {"id": cid, "node_id": f"IC_{cid}", "body": body, "user": USER, "created_at": _now(),
+        repo.comments[cid] = {"id": cid, "node_id": f"IC_{cid}", "body": body, "user": self.user_of(self._token(request)),
+                              "created_at": _now(),
                               "updated_at": _now(), "author_association": "NONE", "_on": on}
         return Response(201, self._comment_json(repo, repo.comments[cid]))
 
@@ -304,6 +345,9 @@ class GitHubStandIn(StandIn):
         kind = "issue" if "/issues/comments/" in request.path else "commit"
         if comment is None or comment["_on"][0] != kind:
             return Response(404, {"message": "Not Found"})
+        token = self._token(request)
+        if token not in self.logins and comment["user"]["login"] != USER["login"]:
+            return Response(403, FORBIDDEN)  # the workflow's token edits only github-actions[bot]'s comments
         body = request.json().get("body", "")
         if len(body) > 65536:
             return Response(422, {"message": "Validation Failed"})

@@ -33,6 +33,7 @@ PARAMS: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {
                                "description": ("str", False), "paused": ("bool", False), "locked": ("bool", False),
                                "run_untagged": ("bool", False), "tag_list": ("list", False), "access_level": ("str", False),
                                "maximum_timeout": ("int", False), "maintenance_note": ("str", False)},
+    ("GET", "user"): {},
     ("GET", "runner"): {},
     ("DELETE", "runner"): {},
     ("GET", "project_runners"): {**PAGED, "scope": ("str", False), "type": ("str", False), "status": ("str", False),

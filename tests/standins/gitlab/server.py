@@ -25,6 +25,7 @@ from standins.server import Request, Response, SpecViolation, StandIn
 
 API = "/api/v4"
 USER = {"id": 7, "username": "project_42_bot", "name": "cml bot", "state": "active"}
+REVIEWER = {"id": 11, "username": "reviewer", "name": "A reviewer", "state": "active"}
 
 
 def _now() -> str:
@@ -59,6 +60,7 @@ class GitLabStandIn(StandIn):
         super().__init__()
         self.projects: dict[int, Project] = {}
         self.tokens: dict[str, tuple[str, tuple[str, ...]]] = {}  # token -> (kind, scopes)
+        self.users: dict[str, dict] = {}  # token -> the user it acts as (project/group access tokens: a bot user)
         self.runners: dict[int, Runner] = {}
         self.ignored: list[tuple[str, str, str]] = []  # undeclared parameters GitLab would drop
         self.runners_come_online = False  # a launched VM's runner contacts GitLab (tests of runner-launch)
@@ -78,8 +80,17 @@ class GitLabStandIn(StandIn):
         self.projects[project_id] = Project(project_id, path)
         return self.projects[project_id]
 
-    def add_token(self, token: str, scopes: tuple[str, ...] = ("api",), kind: str = "private") -> None:
+    def add_token(self, token: str, scopes: tuple[str, ...] = ("api",), kind: str = "private",
+                  user: dict | None = None) -> None:
         self.tokens[token] = (kind, tuple(scopes))
+        if kind != "job":
+            self.users[token] = user or USER
+
+    def _token_of(self, request: Request) -> str:
+        token = request.headers.get("private-token") or request.headers.get("job-token") or ""
+        if not token and request.headers.get("authorization", "").lower().startswith("bearer "):
+            token = request.headers["authorization"][7:]
+        return token
 
     def add_mr(self, project_id: int, iid: int, sha: str, source: str = "feature", target: str = "main",
                state: str = "opened") -> None:
@@ -90,9 +101,10 @@ class GitLabStandIn(StandIn):
     def notes(self, project_id: int, kind: str, iid: int) -> list[dict]:
         return list(self.projects[project_id].notes.get((kind, iid), []))
 
-    def add_note(self, project_id: int, kind: str, iid: int, body: str) -> None:
+    def add_note(self, project_id: int, kind: str, iid: int, body: str, author: dict | None = None) -> None:
+        """A note by somebody else (a reviewer, unless `author` says otherwise)."""
         with self.lock:
-            self._store_note(self.projects[project_id], kind, iid, body)
+            self._store_note(self.projects[project_id], kind, iid, body, author or REVIEWER)
 
     # --- plumbing ------------------------------------------------------------------------------------
     def _params(self, request: Request) -> dict[str, Any]:
@@ -211,11 +223,15 @@ class GitLabStandIn(StandIn):
         e("POST", p + r"/statuses/(?P<sha>[^/]+)", "statuses", self._status, True)
         e("POST", p + r"/pipelines/(?P<pipeline_id>\d+)/retry", "pipeline_retry", self._retry, True)
         e("GET", p + r"/runners", "project_runners", self._project_runners, False)
+        e("GET", r"/user", "user", self._user, False, project=False)
         e("POST", r"/user/runners", "user_runners", self._create_runner, True, project=False, scope="create_runner")
         e("GET", r"/runners/(?P<runner_id>\d+)", "runner", self._get_runner, False, project=False)
         e("DELETE", r"/runners/(?P<runner_id>\d+)", "runner", self._delete_runner, True, project=False, scope="manage_runner")
         self.route("GET", r"/-/project/(?P<pid>\d+)/uploads/(?P<secret>[0-9a-f]{32})/(?P<name>[^/]+)", self._serve_upload)
         self.route("GET", r"/(?P<path>.+)/uploads/(?P<secret>[0-9a-f]{32})/(?P<name>[^/]+)", self._serve_upload)
+
+    def _user(self, request: Request, params: dict) -> dict:
+        return {**self.users[self._token_of(request)], "web_url": f"{self.url}/{self.users[self._token_of(request)]['username']}"}
 
     def _kind(self, request: Request) -> str:
         return "mr" if "/merge_requests/" in request.path else "issue"
@@ -223,8 +239,8 @@ class GitLabStandIn(StandIn):
     def _note_json(self, note: dict) -> dict:
         return {k: v for k, v in note.items() if not k.startswith("_")}
 
-    def _store_note(self, project: Project, kind: str, iid: int, body: str) -> dict:
-        note = {"id": next(self._ids), "type": None, "body": body, "author": USER, "created_at": _now(),
+    def _store_note(self, project: Project, kind: str, iid: int, body: str, author: dict) -> dict:
+        note = {"id": next(self._ids), "type": None, "body": body, "author": author, "created_at": _now(),
                 "updated_at": _now(), "system": False, "noteable_iid": iid,
                 "noteable_type": "MergeRequest" if kind == "mr" else "Issue", "resolvable": False,
                 "confidential": False, "internal": False}
@@ -251,11 +267,14 @@ class GitLabStandIn(StandIn):
         kind = self._kind(request)
         if kind == "mr" and int(iid) not in project.mrs:
             return Response(404, {"message": "404 Not found"})
-        return Response(201, self._note_json(self._store_note(project, kind, int(iid), body)))
+        author = self.users[self._token_of(request)]
+        return Response(201, self._note_json(self._store_note(project, kind, int(iid), body, author)))
 
     def _update_note(self, request: Request, params: dict, project: Project, iid: str, note_id: str) -> Any:
         for note in project.notes.get((self._kind(request), int(iid)), []):
             if note["id"] == int(note_id):
+                if note["author"]["id"] != self.users[self._token_of(request)]["id"]:
+                    return Response(403, {"message": "403 Forbidden"})  # only its author edits a note
                 if "body" in params:
                     if len(params["body"]) > 1_000_000:
                         return Response(400, {"message": {"note": ["is too long (maximum is 1000000 characters)"]}})
