@@ -49,6 +49,8 @@ def test_links_in_metric_text_logs_and_markdown_never_upload_git_config(gh, tmp_
     (repo / "fake.png").write_text("[core]\n\tnot an image\n")
     (repo / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
     (repo / "notes.md").write_text("Mine: ![p](plot.png) ![c](.git/config) ![o](cml-report/images/plot.png) ![s](logo.svg)\n")
+    (repo / "cml-report" / "images").mkdir(parents=True)  # a previous run's output, still there
+    (repo / "cml-report" / "images" / "plot.png").write_bytes(PNG)
     command = "echo '![x](.git/config)'; echo '<img src=\".git/config\">'; exit 3"
     env = pr_env(gh, repo, tmp_path, 21)
     out = run_entry(repo, ["--run", command, "--metrics", "metrics.json", "--plots", "plot.png fake.png logo.svg",

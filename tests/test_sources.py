@@ -42,10 +42,13 @@ def test_the_users_markdown_images_are_copied_into_the_report_folder(tmp_path: P
     out = run_cli(repo, "report", "--report", "docs/notes.md", "--notebook-diff", "false")
     assert out.returncode == 0, out.stderr
     report = (repo / "cml-report" / "report.md").read_text()
-    assert "![curve](images/plots/curve.png)" in report
-    assert (repo / "cml-report" / "images" / "plots" / "curve.png").read_bytes() == (repo / "plots" / "curve.png").read_bytes()
-    assert "⚠️ image `../nope.png` was not included: file not found." in report
-    assert "⚠️ image `../../../etc/hostname` was not included" in report and "](../" not in report
+    assert "![curve](images/report/plots/curve.png)" in report
+    copy = repo / "cml-report" / "images" / "report" / "plots" / "curve.png"
+    assert copy.read_bytes() == (repo / "plots" / "curve.png").read_bytes()
+    assert "⚠️ image `../nope.png` was not published: file not found." in report
+    assert "⚠️ image `../../../etc/hostname` was not published" in report and "](../" not in report
+    meta = json.loads((repo / "cml-report" / "report.json").read_text())
+    assert "images/report/plots/curve.png" in meta["images"]  # declared: the one the publisher may upload
 
 
 def test_two_baselines_get_a_column_each(tmp_path: Path):
@@ -65,13 +68,13 @@ def test_two_baselines_get_a_column_each(tmp_path: Path):
     assert "vs `main` (`" in report and ", `v0` (`" in report
 
 
-def test_a_missing_second_baseline_is_a_warning_and_the_first_stays(tmp_path: Path):
+def test_a_missing_second_baseline_stops_before_anything_runs(tmp_path: Path):
     repo = example_repo(tmp_path)
-    out = run_cli(repo, "report", "--metrics", "metrics.json", "--baseline", "main no-such-tag", "--notebook-diff", "false")
-    assert out.returncode == 0, out.stderr
-    report = (repo / "cml-report" / "report.md").read_text()
-    assert "| Metric | main | head | Change |" in report  # the single-baseline report, as it always was
-    assert "baseline 'no-such-tag' was not found" in report
+    out = run_cli(repo, "--run", "touch trained", "--metrics", "metrics.json", "--baseline", "main no-such-tag",
+                  "--notebook-diff", "false")
+    assert out.returncode == 2
+    assert "--baseline no-such-tag: no such branch, tag or commit" in out.stderr
+    assert not (repo / "trained").exists()  # a typo costs nothing: the training never started
 
 
 def test_a_local_run_on_main_compares_the_workspace_with_the_last_commit(tmp_path: Path):
