@@ -185,7 +185,7 @@ class VmSandbox:
             self.hostname(parts.hostname or "", 443, self._files.server_address[1], tls=True)
 
     # --- stubs ----------------------------------------------------------------------------------------
-    def _stubs(self, gpu: bool) -> dict[str, str]:
+    def _stubs(self, gpu: bool, docker: bool) -> dict[str, str]:
         rec = self.record
         stubs = self.tmp / "stubs"
         stubs.mkdir(exist_ok=True)
@@ -217,6 +217,8 @@ class VmSandbox:
         (stubs / "pkg-nvidia-ctk").write_text(
             f'#!/bin/bash\necho "nvidia-ctk $*" >> {rec}/docker\n'
             f'[ "$*" = "runtime configure --runtime=docker" ] && touch {rec}/nvidia-runtime\nexit 0\n')
+        if docker:  # an image that already has its engine
+            texts["/usr/local/bin/docker"] = (stubs / "pkg-docker").read_text()
         out = {}
         for target, text in texts.items():
             path = stubs / target.rsplit("/", 1)[1]
@@ -224,11 +226,13 @@ class VmSandbox:
             out[str(path)] = target
         return out
 
-    def github_runner(self, url: str) -> str:
-        """A stub actions-runner tarball at `url`: run.sh records how it was started and runs one "job"."""
+    ONE_JOB = "mkdir -p _diag && touch _diag/Worker_20261201-000000-utc.log\nsleep 0.3\nexit 0\n"
+
+    def github_runner(self, url: str, job: str = ONE_JOB) -> str:
+        """A stub actions-runner tarball at `url`: run.sh records how it was started, then does `job` (the real
+        runner writes _diag/Worker_*.log when a job starts). Returns its SHA-256."""
         script = (f'#!/bin/bash\n{{ echo "user=$(id -un)"; echo "args=$*"; '
-                  f'echo "jitconfig=${{ACTIONS_RUNNER_INPUT_JITCONFIG:-}}"; }} > {RUNNER_RECORD}\n'
-                  'mkdir -p _diag && touch _diag/Worker_20261201-000000-utc.log\nsleep 0.3\nexit 0\n').encode()
+                  f'echo "jitconfig=${{ACTIONS_RUNNER_INPUT_JITCONFIG:-}}"; }} > {RUNNER_RECORD}\n{job}').encode()
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:gz") as tar:
             info = tarfile.TarInfo("run.sh")
@@ -247,13 +251,13 @@ class VmSandbox:
         self.serve_file(checksums_url, f"{digest}  binaries/{url.rsplit('/', 1)[1]}\n".encode())
 
     # --- boot -----------------------------------------------------------------------------------------
-    def boot(self, user_data: str, *, gpu: bool = False, agent_scripts: tuple[str, ...] = (),
+    def boot(self, user_data: str, *, gpu: bool = False, docker: bool = False, agent_scripts: tuple[str, ...] = (),
              secrets: tuple[str, ...] = (), timeout: float = 60) -> Boot:
         script = self.tmp / "user-data"
         script.write_text(user_data)
         ca, cert, key = make_ca(self.tmp, self._tls_names or ["localhost"])
         cfg = {"root": str(self.tmp / "root"), "record": str(self.record), "ca": str(ca), "cert": str(cert),
-               "key": str(key), "hosts": self._hosts, "listen": self._listen, "stubs": self._stubs(gpu),
+               "key": str(key), "hosts": self._hosts, "listen": self._listen, "stubs": self._stubs(gpu, docker),
                "user_data": str(script), "agent_scripts": list(agent_scripts), "secrets": list(secrets),
                "timeout": timeout, "hostname": "cml-runner-vm"}
         (self.tmp / "vm.json").write_text(json.dumps(cfg))
