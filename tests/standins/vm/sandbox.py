@@ -233,11 +233,13 @@ class VmSandbox:
         runner writes _diag/Worker_*.log when a job starts). Returns its SHA-256."""
         script = (f'#!/bin/bash\n{{ echo "user=$(id -un)"; echo "args=$*"; '
                   f'echo "jitconfig=${{ACTIONS_RUNNER_INPUT_JITCONFIG:-}}"; }} > {RUNNER_RECORD}\n{job}').encode()
+        deps = f'#!/bin/bash\necho "installdependencies.sh as $(id -un)" >> {self.record}/apt\n'.encode()
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            info = tarfile.TarInfo("run.sh")
-            info.size, info.mode = len(script), 0o755
-            tar.addfile(info, io.BytesIO(script))
+            for name, body in (("run.sh", script), ("bin/installdependencies.sh", deps)):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(body), 0o755
+                tar.addfile(info, io.BytesIO(body))
         self.serve_file(url, buf.getvalue())
         return hashlib.sha256(buf.getvalue()).hexdigest()
 
