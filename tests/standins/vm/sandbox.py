@@ -87,12 +87,17 @@ class _Bridge:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
-        upstream = socket.create_connection(("127.0.0.1", self.port), timeout=30)
-        if self.tls:  # the stand-in's own certificate, on loopback: not what this bridge checks
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            upstream = context.wrap_socket(upstream, server_hostname="127.0.0.1")
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            upstream.settimeout(None)
+            if self.tls:  # the stand-in's own certificate, on loopback: not what this bridge checks
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                upstream = context.wrap_socket(upstream, server_hostname="127.0.0.1")
+        except OSError:
+            conn.close()  # the VM's client sees the connection fail instead of hanging
+            return
         from standins.vm.inside import pipe
 
         pipe(conn, upstream)
@@ -147,7 +152,7 @@ class VmSandbox:
         self._tls_names: list[str] = []
         handler = type("Files", (_Files,), {"files": {}, "hits": []})
         self._files_handler = handler
-        self._files = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._files = type("FilesServer", (ThreadingHTTPServer,), {"request_queue_size": 64})(("127.0.0.1", 0), handler)
         threading.Thread(target=self._files.serve_forever, daemon=True).start()
 
     # --- what the VM can reach ------------------------------------------------------------------------
