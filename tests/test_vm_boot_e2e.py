@@ -177,3 +177,24 @@ def test_the_shipped_user_data_boots_runs_one_job_and_powers_off(kind, cloud, vm
     out = forge.cli("runner-teardown", "--cloud", cloud.cloud, "--cloud-region", cloud.region, "--runner-label", label)
     assert out.returncode == 0, out.stderr
     assert cloud.leftovers() == [] and forge.runners() == []
+
+
+@pytest.mark.parametrize("label", ["gpu", "cml-cloud-aws", "cml-A", "cml-x_y", "cml-" + "a" * 61])
+def test_a_chosen_label_that_could_select_other_runners_is_refused_before_anything_exists(label, aws_cloud, vm,
+                                                                                        request, tmp_path: Path):
+    forge = Forge("gitlab", request, tmp_path, aws_cloud, vm)
+    out = forge.cli("runner-launch", "--cloud", "aws", "--cloud-region", aws_cloud.region, "--runner-label", label)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].endswith("(not cml-cloud-...)")
+    assert aws_cloud.leftovers() == [] and forge.runners() == []
+
+
+@pytest.mark.parametrize("url, digest", [("http://mirror.example.org/r.tar.gz", "a" * 64),
+                                         ("https://mirror.example.org/r.tar.gz", "not-a-digest"),
+                                         ("", "a" * 64)])
+def test_a_runner_package_mirror_needs_https_and_a_digest(url, digest, aws_cloud, vm, request, tmp_path: Path):
+    forge = Forge("github", request, tmp_path, aws_cloud, vm)
+    forge.env.update({"CML_RUNNER_PACKAGE_URL": url, "CML_RUNNER_PACKAGE_SHA256": digest})
+    out = forge.cli("runner-launch", "--cloud", "aws", "--cloud-region", aws_cloud.region)
+    assert out.returncode == 2 and "CML_RUNNER_PACKAGE_URL (an https URL)" in out.stderr
+    assert aws_cloud.leftovers() == [] and forge.runners() == []

@@ -32,33 +32,57 @@ def sh(*args: str) -> None:
     subprocess.run(args, check=True)
 
 
-def pipe(a: socket.socket, b: socket.socket) -> None:
-    def one_way(src: socket.socket, dst: socket.socket) -> None:
+def read_all(sock: socket.socket) -> bytes:
+    """Until the peer closes (a TLS peer may close without close_notify: that is the end too)."""
+    chunks = []
+    while True:
         try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (dst,):
-                try:
-                    s.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
+            data = sock.recv(65536)
+        except (ssl.SSLError, OSError):
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
 
-    t = threading.Thread(target=one_way, args=(b, a), daemon=True)
-    t.start()
-    one_way(a, b)
-    t.join(timeout=30)
-    a.close()
-    b.close()
+
+def read_request(sock: socket.socket) -> bytes:
+    """One HTTP request (headers and Content-Length body), rewritten to `Connection: close`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith((b"connection:", b"keep-alive:"))]
+    length = next((int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+def relay(client: socket.socket, target: str) -> None:
+    """One request, one response, strictly in turn: a TLS socket is never read and written from two threads at once
+    (OpenSSL does not allow it). The bridge on the host reads the request to EOF, so the write side is shut."""
+    upstream = socket.socket(socket.AF_UNIX)
+    try:
+        upstream.connect(target)
+        upstream.sendall(read_request(client))
+        upstream.shutdown(socket.SHUT_WR)
+        client.sendall(read_all(upstream))
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        upstream.close()
+        client.close()
 
 
 def listen(ip: str, port: int, target: str, tls: ssl.SSLContext | None) -> None:
-    server = socket.create_server((ip, port), reuse_port=False)
+    server = socket.create_server((ip, port))
 
     def serve() -> None:
         while True:
@@ -69,12 +93,10 @@ def listen(ip: str, port: int, target: str, tls: ssl.SSLContext | None) -> None:
         try:
             if tls is not None:
                 conn = tls.wrap_socket(conn, server_side=True)
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(target)
         except (OSError, ssl.SSLError):
             conn.close()
             return
-        pipe(conn, upstream)
+        relay(conn, target)
 
     threading.Thread(target=serve, daemon=True).start()
 

@@ -87,20 +87,23 @@ class _Bridge:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        from standins.vm.inside import read_all
+
         try:
-            upstream = socket.create_connection(("127.0.0.1", self.port), timeout=30)
-            upstream.settimeout(None)
+            request = read_all(conn)  # the VM side shut its write half after the request
+            upstream = socket.create_connection(("127.0.0.1", self.port), timeout=60)
             if self.tls:  # the stand-in's own certificate, on loopback: not what this bridge checks
                 context = ssl.create_default_context()
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
                 upstream = context.wrap_socket(upstream, server_hostname="127.0.0.1")
+            upstream.sendall(request)
+            conn.sendall(read_all(upstream))  # the request said Connection: close
+            upstream.close()
         except OSError:
-            conn.close()  # the VM's client sees the connection fail instead of hanging
-            return
-        from standins.vm.inside import pipe
-
-        pipe(conn, upstream)
+            pass  # the VM's client sees the connection fail instead of hanging
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self.closed = True
