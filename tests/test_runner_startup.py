@@ -83,7 +83,7 @@ def test_a_running_job_is_not_idle_but_max_lifetime_still_wins(vm):
 @pytest.mark.parametrize("forge", ["github", "gitlab"])
 def test_a_tampered_package_powers_off_before_anything_runs(vm, forge):
     boot = vm.boot(_render(vm, forge, digest="0" * 64), timeout=20)
-    assert "bootstrap failed" in boot.log and boot.poweroff.strip() == POWEROFF
+    assert boot.log.count("bootstrap failed") == 1 and boot.poweroff == POWEROFF + "\n"
     assert boot.runner == ""
     assert (vm.record / "handover").exists()  # the registration was never fetched
 
@@ -146,3 +146,13 @@ def test_a_value_that_looks_like_a_placeholder_is_not_substituted():
     script = startup.render(forge="github", name="cml-@@SECRET@@", idle_timeout_s=1, max_lifetime_s=2,
                             secret_snippet="echo the-secret-snippet", poweroff_snippet=POWEROFF)
     assert script.count("echo the-secret-snippet") == 1 and "RUNNER_NAME=cml-@@SECRET@@" in script
+
+
+def test_a_failure_inside_a_command_substitution_powers_off_once(vm):
+    package = startup.runner_package("gitlab")
+    vm.serve_file(package.url, b"#!/bin/sh\nexit 0\n")  # and no checksum list: its download fails (404)
+    script = startup.render(forge="gitlab", name=NAME, idle_timeout_s=30, max_lifetime_s=60,
+                            secret_snippet=_handover(vm), poweroff_snippet=POWEROFF, forge_url="https://gitlab.example.com")
+    boot = vm.boot(script, docker=True, timeout=20)
+    assert boot.log.count("powering off") == 1 and "bootstrap failed" in boot.log, boot.seconds
+    assert boot.poweroff == POWEROFF + "\n" and boot.runner == "" and boot.seconds < 15, boot.seconds
