@@ -50,7 +50,8 @@ def _render(vm: VmSandbox, forge: str = "github", job: str = "job", *, idle: int
         package = startup.Package(MIRROR, digest or sha)
     else:
         package = startup.runner_package("gitlab")
-        vm.gitlab_runner(package.url, package.sha256, tampered=digest is not None)
+        jobs = {"job": VmSandbox.GITLAB_JOB, "long": "mkdir /opt/cml-runner/builds/0 && sleep 60\n", "idle": "sleep 60\n"}
+        vm.gitlab_runner(package.url, package.sha256, tampered=digest is not None, job=jobs[job])
     return startup.render(forge=forge, name=NAME, idle_timeout_s=idle, max_lifetime_s=lifetime,
                           secret_snippet=_handover(vm) if secret is None else secret, poweroff_snippet=POWEROFF,
                           forge_url="https://gitlab.example.com", package=package)
@@ -73,8 +74,9 @@ def test_powers_off_when_no_job_starts_within_the_idle_timeout(vm):
     assert "no job started within 1s" in boot.log
 
 
-def test_a_running_job_is_not_idle_but_max_lifetime_still_wins(vm):
-    boot = vm.boot(_render(vm, job="long", idle=1, lifetime=4), timeout=20)
+@pytest.mark.parametrize("forge", ["github", "gitlab"])
+def test_a_running_job_is_not_idle_but_max_lifetime_still_wins(vm, forge):
+    boot = vm.boot(_render(vm, forge, job="long", idle=1, lifetime=4), docker=True, timeout=20)
     assert "maximum lifetime of 4s reached" in boot.log
     assert "no job started" not in boot.log
     assert boot.poweroff.strip() == POWEROFF
@@ -153,6 +155,6 @@ def test_a_failure_inside_a_command_substitution_powers_off_once(vm):
     vm.serve_file(package.url, b"#!/bin/sh\nexit 0\n")  # and no checksum list: its download fails (404)
     script = startup.render(forge="gitlab", name=NAME, idle_timeout_s=30, max_lifetime_s=60,
                             secret_snippet=_handover(vm), poweroff_snippet=POWEROFF, forge_url="https://gitlab.example.com")
-    boot = vm.boot(script, docker=True, timeout=20)
+    boot = vm.boot(script, docker=True, timeout=40)
     assert boot.log.count("powering off") == 1 and "bootstrap failed" in boot.log, boot.seconds
-    assert boot.poweroff == POWEROFF + "\n" and boot.runner == "" and boot.seconds < 15, boot.seconds
+    assert boot.poweroff == POWEROFF + "\n" and boot.runner == "" and boot.seconds < 30, boot.seconds

@@ -168,6 +168,8 @@ def test_the_shipped_user_data_boots_runs_one_job_and_powers_off(kind, cloud, vm
         assert f"token={registration}" in boot.runner and "user=root" in boot.runner
         assert args[:1] == ["run-single"] and "--token" not in args and registration not in args
         assert {"--executor", "docker", "--docker-gpus", "all", "--max-builds", "1"} <= set(args)
+        # jobs clone into a folder the idle watchdog can see
+        assert args[args.index("--docker-volumes") + 1] == "/opt/cml-runner/builds:/opt/cml-runner/builds"
     # the hand-over: read once, destroyed at the source
     assert cloud.secrets() == {}
     if cloud.cloud == "gcp":

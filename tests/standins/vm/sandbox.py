@@ -251,11 +251,12 @@ class VmSandbox:
         self.serve_file(url, buf.getvalue())
         return hashlib.sha256(buf.getvalue()).hexdigest()
 
-    def gitlab_runner(self, url: str, checksums_url: str, tampered: bool = False) -> None:
+    GITLAB_JOB = "mkdir /opt/cml-runner/builds/0 && sleep 0.3\nexit 0\n"  # a job clones into the builds folder
+
+    def gitlab_runner(self, url: str, checksums_url: str, tampered: bool = False, job: str = GITLAB_JOB) -> None:
         """A stub gitlab-runner binary and the vendor's checksum list naming it."""
         body = (f'#!/bin/bash\n{{ echo "user=$(id -un)"; printf "arg=%s\\n" "$@"; '
-                f'echo "token=${{CI_SERVER_TOKEN:-}}"; }} > {RUNNER_RECORD}\n'
-                'mkdir -p /opt/cml-runner/builds/0 && sleep 0.3\nexit 0\n').encode()
+                f'echo "token=${{CI_SERVER_TOKEN:-}}"; }} > {RUNNER_RECORD}\n{job}').encode()
         digest = hashlib.sha256(body + (b"x" if tampered else b"")).hexdigest()
         self.serve_file(url, body)
         self.serve_file(checksums_url, f"{digest}  binaries/{url.rsplit('/', 1)[1]}\n".encode())
