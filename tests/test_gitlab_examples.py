@@ -203,7 +203,11 @@ def test_gpu_example_runs_in_gitlab_ci_local(gl, aws_cloud, tmp_path: Path):
         args += ["--variable", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_", "CML_", "INPUT_", "AWS_"))}
     env.update(GIT_ENV)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    shims = tmp_path / "bin"  # the job's `python` is this interpreter, whatever else is on PATH
+    shims.mkdir()
+    (shims / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')  # not a symlink: venvs go by path
+    (shims / "python").chmod(0o755)
+    env["PATH"] = f"{shims}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["GCL_IGNORE_PREDEFINED_VARS"] = ",".join(k for k in variables if k.startswith(("CI_", "GITLAB_")))
     out = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=400, check=False)
     log = out.stdout + out.stderr
