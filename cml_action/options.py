@@ -114,7 +114,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("cloud-tags", "Extra tags `key=value`, separated by spaces or newlines.", kind="list", commands=("runner-launch",)),
     Option("runner-labels", "Extra runner labels (the unique launch label is always added).", kind="list",
            commands=("runner-launch",)),
-    Option("runner-label", "The label printed by runner-launch, for teardown.", commands=("runner-teardown",)),
+    Option("runner-label", "The launch's unique label: printed by runner-launch (which generates one unless you choose it "
+           "here: `cml-` then lower-case letters, digits, dashes), given to teardown.",
+           commands=("runner-launch", "runner-teardown")),
     Option("runner-idle-timeout", "Power off when no job started within this time.", default="5m", commands=("runner-launch",)),
     Option("runner-max-lifetime", "Hard cap on the machine's life.", default="12h", commands=RUNNER_COMMANDS),
     Option("runner-boot-timeout", "How long to wait for the runner to come online.", default="15m", commands=("runner-launch",)),

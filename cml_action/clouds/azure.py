@@ -306,7 +306,7 @@ class AzureProvider:
         self._schedule_shutdown(group, spec, loc, tags, created.id)
         extension: dict[str, Any] = {"location": loc, "tags": tags, "properties": {
             "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1",
-            "autoUpgradeMinorVersion": True, "protectedSettings": {"commandToExecute": _writer(spec.secret, grid)}}}
+            "autoUpgradeMinorVersion": True, "protectedSettings": {"script": _script(_writer(spec.secret, grid))}}}
         if grid:
             self._call("install the NVIDIA GRID driver", lambda: compute.virtual_machine_extensions.begin_create_or_update(
                 group, spec.name, DRIVER_EXTENSION, {"location": loc, "tags": tags, "properties": {
@@ -469,8 +469,14 @@ def _identity(permission_set: str) -> dict[str, Any]:
     return {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {permission_set: {}}}
 
 
+def _script(text: str) -> str:
+    """CustomScript's `script` setting: the extension writes it to a root-only file and runs it, so the registration is
+    never a process's command line (as `commandToExecute` would be: `/bin/sh -c <command>`)."""
+    return base64.b64encode(f"#!/bin/sh\n{text}\n".encode()).decode()
+
+
 def _writer(secret: str, start_bootstrap: bool) -> str:
-    """The registration extension's command (/bin/sh, as root, on the VM): write the secret for the bootstrap, where
+    """The registration extension's script (/bin/sh, as root, on the VM): write the secret for the bootstrap, where
     only root reads it, atomically; for GRID sizes also start the bootstrap, now that the driver is in."""
     command = (f'd="${{CML_AZURE_STATE_DIR:-{STATE_DIR}}}" && install -d -m 700 "$d" && umask 077 && '
                f'printf %s {shlex.quote(secret)} > "$d/registration.tmp" && mv "$d/registration.tmp" "$d/registration"')

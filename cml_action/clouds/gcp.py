@@ -560,12 +560,15 @@ def from_env(env: Mapping[str, str], region: str) -> GcpProvider:
 
 
 # Run on the VM (bash, as root). The metadata server gives the VM's own token, project, zone and name.
+# Retried: at boot the network, the metadata server and a just-granted secret IAM binding can each lag a little.
 _VM_SECRET = r'''meta=${CML_GCE_METADATA:-http://metadata.google.internal}/computeMetadata/v1
-token=$(curl -fsS -H 'Metadata-Flavor: Google' "$meta/instance/service-accounts/default/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-project=$(curl -fsS -H 'Metadata-Flavor: Google' "$meta/project/project-id")
+fetch() { curl -fsS --retry 8 --retry-all-errors --retry-delay 3 --max-time 30 "$@"; }
+token=$(fetch -H 'Metadata-Flavor: Google' "$meta/instance/service-accounts/default/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+project=$(fetch -H 'Metadata-Flavor: Google' "$meta/project/project-id")
 secret_url=@ENDPOINT@/v1/projects/$project/secrets/@SECRET@
-curl -fsS -H "Authorization: Bearer $token" "$secret_url/versions/latest:access" | python3 -c 'import base64,json,sys; print(base64.b64decode(json.load(sys.stdin)["payload"]["data"]).decode())'
-curl -fsS -X DELETE -H "Authorization: Bearer $token" "$secret_url" >/dev/null'''
+fetch -H "Authorization: Bearer $token" "$secret_url/versions/latest:access" | python3 -c 'import base64,json,sys; print(base64.b64decode(json.load(sys.stdin)["payload"]["data"]).decode())'
+# a secret left behind (the delete failed) is removed by runner-teardown / runner-sweep
+curl -fsS --retry 3 --max-time 30 -X DELETE -H "Authorization: Bearer $token" "$secret_url" >/dev/null || true'''
 
 _VM_POWEROFF = r'''meta=${CML_GCE_METADATA:-http://metadata.google.internal}/computeMetadata/v1
 api=${CML_GCE_COMPUTE:-https://compute.googleapis.com}

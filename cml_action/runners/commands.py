@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Mapping
@@ -13,6 +14,7 @@ from cml_action.errors import EXIT_OK, UserError
 from cml_action.forges import find_token
 from cml_action.options import parse_duration
 from cml_action.failures import CleanupIncomplete
+from cml_action.runners import naming, startup
 from cml_action.runners.launch import LaunchRequest, launch, poll_interval
 from cml_action.runners.registry import RunnerRegistry
 from cml_action.runners.sweep import sweep
@@ -71,6 +73,24 @@ def _gpu(cloud: str, text: str) -> str:
     return text.strip() if cloud.strip().lower() == "kubernetes" else text.lower()
 
 
+def _chosen_label(text: str) -> str:
+    label = (text or "").strip()
+    if label and not naming.is_chosen_label(label):
+        raise UserError(f"--runner-label {label!r}: a chosen launch label is {naming.CHOSEN_RULE}")
+    return label
+
+
+def _package(env: Mapping[str, str]) -> startup.Package | None:
+    """A mirror of the runner package (air-gapped networks, a GitHub Enterprise Server that needs an older runner):
+    CML_RUNNER_PACKAGE_URL (https) and CML_RUNNER_PACKAGE_SHA256, which the VM verifies before running anything."""
+    url, digest = env.get("CML_RUNNER_PACKAGE_URL", "").strip(), env.get("CML_RUNNER_PACKAGE_SHA256", "").strip().lower()
+    if not url and not digest:
+        return None
+    if not url.startswith("https://") or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise UserError("CML_RUNNER_PACKAGE_URL (an https URL) and CML_RUNNER_PACKAGE_SHA256 (64 hex digits) go together")
+    return startup.Package(url, digest)
+
+
 def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     idle = parse_duration("runner-idle-timeout", args.runner_idle_timeout)
     lifetime = parse_duration("runner-max-lifetime", args.runner_max_lifetime)
@@ -88,12 +108,13 @@ def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         spot_fallback=args.cloud_spot_fallback, image=args.cloud_image, disk_gb=args.cloud_disk_size,
         subnet=args.cloud_subnet, permission_set=args.cloud_permission_set, tags=_tags(args.cloud_tags),
         labels=tuple(args.runner_labels), idle_timeout_s=idle, max_lifetime_s=lifetime, boot_timeout_s=boot,
-        poll_s=poll_interval(env),
+        poll_s=poll_interval(env), label=_chosen_label(args.runner_label), package=_package(env),
     )
     launched = launch(provider, _registry(ctx, token, env), request, _log)
     ctx.set_outputs({"runner-label": launched.label, "runner-name": launched.name,
                      "instance-ids": " ".join(i.id for i in launched.instances)})
-    print(f"cml-action: runner {launched.name} is online; use runs-on: [self-hosted, {launched.label}]")
+    select = f"runs-on: [self-hosted, {launched.label}]" if ctx.kind == "github" else f"tags: [{launched.label}]"
+    print(f"cml-action: runner {launched.name} is online; use {select}")
     return EXIT_OK
 
 

@@ -59,6 +59,8 @@ class LaunchRequest:
     max_lifetime_s: int = 12 * 3600
     boot_timeout_s: int = 15 * 60
     poll_s: float = 5.0
+    label: str = ""  # chosen by the caller (validated); "" = the generated runner name
+    package: startup.Package | None = None  # a mirror of the runner package; None = the pinned upstream one
 
 
 @dataclass(frozen=True)
@@ -167,9 +169,10 @@ def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest,
     now = datetime.now(timezone.utc)
     name = naming.new_name(now)
     expires = now + timedelta(seconds=request.max_lifetime_s)
-    tags = {**request.tags, TAG_RUNNER: name, TAG_LABEL: name, TAG_REPO: request.repository,
+    label = request.label or name
+    tags = {**request.tags, TAG_RUNNER: name, TAG_LABEL: label, TAG_REPO: request.repository,
             TAG_EXPIRES: expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    labels = [name, naming.cloud_label(request.cloud), *request.labels]
+    labels = [label, naming.cloud_label(request.cloud), *request.labels]
     runner_id: str | None = None
     with sigterm_unwinds():
         try:
@@ -183,16 +186,17 @@ def launch(provider: Provider, registry: RunnerRegistry, request: LaunchRequest,
                                forge=request.forge, forge_url=request.forge_url, idle_timeout_s=request.idle_timeout_s)
             script = startup.render(forge=request.forge, name=name, idle_timeout_s=request.idle_timeout_s,
                                     max_lifetime_s=request.max_lifetime_s, secret_snippet=provider.secret_snippet(spec),
-                                    poweroff_snippet=provider.poweroff_snippet(spec), forge_url=request.forge_url)
+                                    poweroff_snippet=provider.poweroff_snippet(spec), forge_url=request.forge_url,
+                                    package=request.package)
             spec = replace(spec, startup_script=script)
             instance = place(provider, spec, request, log)
             log(f"created {instance.id} in {instance.zone}; waiting for the runner (up to {request.boot_timeout_s}s)")
             wait_online(provider, registry, runner_id, instance, request, log)
-            return Launched(name, name, (instance,))
+            return Launched(label, name, (instance,))
         except BaseException as exc:
             reason = "cancelled" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
             log(f"launch failed ({reason}); removing what was created")
-            failures = cleanup(provider, registry, name, runner_id, log)
+            failures = cleanup(provider, registry, label, runner_id, log)
             for line in failures:
                 print(f"cml-action: error: cleanup incomplete: {line}", file=sys.stderr, flush=True)
             if failures:

@@ -7,8 +7,8 @@ construction (user-data is readable by anyone with describe rights), so it never
 
 from __future__ import annotations
 
+import re
 import shlex
-import textwrap
 from dataclasses import dataclass
 from importlib import resources
 
@@ -41,6 +41,8 @@ def runner_package(forge: str, arch: str = "x64") -> Package:
 def render(*, forge: str, name: str, idle_timeout_s: int, max_lifetime_s: int, secret_snippet: str,
            poweroff_snippet: str, forge_url: str = "", package: Package | None = None,
            runner_user: str = "cmlrunner") -> str:
+    """The snippets become function bodies verbatim, at column 0: re-indenting them would break their heredocs
+    (a closing delimiter must stand alone on its line) and the Python those heredocs carry."""
     if forge not in ("github", "gitlab"):
         raise ValueError(f"unknown forge {forge!r}")
     package = package or runner_package(forge)
@@ -49,10 +51,21 @@ def render(*, forge: str, name: str, idle_timeout_s: int, max_lifetime_s: int, s
         "MAX_LIFETIME": str(int(max_lifetime_s)), "PACKAGE_URL": package.url, "PACKAGE_SHA256": package.sha256,
         "RUNNER_USER": runner_user,
     }
+    pieces = {key: shlex.quote(value) for key, value in values.items()}
+    pieces["SECRET"] = _body(secret_snippet, "secret")
+    pieces["POWEROFF"] = _body(poweroff_snippet, "power-off")
     text = resources.files("cml_action.runners").joinpath("startup.sh.tmpl").read_text(encoding="utf-8")
-    for key, value in values.items():
-        text = text.replace(f"@@{key}@@", shlex.quote(value))
-    text = text.replace("@@SECRET@@", textwrap.indent(secret_snippet.strip(), "  "))
-    text = text.replace("@@POWEROFF@@", textwrap.indent(poweroff_snippet.strip(), "  "))
-    assert "@@" not in text, "unrendered placeholder in the startup script"
-    return text
+    # one pass: a value that happens to contain a placeholder is never substituted again
+    return _PLACEHOLDER.sub(lambda m: pieces[m.group(1)], text)
+
+
+_PLACEHOLDER = re.compile(r"@@([A-Z0-9_]+)@@")
+
+
+def _body(snippet: str, what: str) -> str:
+    body = snippet.strip("\n")
+    if not body.strip():
+        return ":"  # a function needs one command
+    if _PLACEHOLDER.search(body):
+        raise ValueError(f"the {what} snippet contains a template placeholder")
+    return body

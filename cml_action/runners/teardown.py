@@ -81,9 +81,10 @@ def _preempted_elsewhere(provider: Provider, label: str, log: Log) -> bool:
 
 def teardown(provider: Provider, registry: RunnerRegistry, label: str, *, retry_on_preemption: bool, run_id: str,
              log: Log) -> TeardownResult:
-    if not naming.is_launch_label(label):
+    if not naming.is_label(label):
         # refuse anything but a launch label: an empty or generic label must never select other machines
-        raise UserError(f"--runner-label {label!r} is not a label printed by runner-launch (cml-YYYYMMDDhhmmss-xxxxxx)")
+        raise UserError(f"--runner-label {label!r} is not a label printed by runner-launch (cml-YYYYMMDDhhmmss-xxxxxx) "
+                        "nor one chosen for it (cml-...)")
     failures = Failures()
     deleted, preempted = _delete_instances(provider, label, failures, log)
     if not preempted:

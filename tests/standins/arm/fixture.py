@@ -80,8 +80,11 @@ class AzureCloud:
         with self.standin.lock:
             for group in self.standin.groups.values():
                 for key, res in group.resources.items():
-                    if key.startswith("extensions/") and res.get("_protected"):
-                        found[key] = res["_protected"]["commandToExecute"]
+                    protected = res.get("_protected") or {}
+                    if key.startswith("extensions/") and protected:
+                        # what the extension runs on the VM: its script (base64 in the settings) or its command
+                        script = protected.get("script")
+                        found[key] = base64.b64decode(script).decode() if script else protected["commandToExecute"]
         return found
 
     def leftovers(self) -> list[str]:
