@@ -136,3 +136,10 @@ def test_unplottable_files_are_one_line_errors(tmp_path: Path, content, message)
     path = csv(tmp_path / "bad.csv", content)
     with pytest.raises(UserError, match=message):
         render_plot(PlotSpec("bad.csv"), "bad.csv", path, None, tmp_path)
+
+
+def test_an_unterminated_quote_in_plot_data_is_an_error_not_a_silent_row(tmp_path: Path):
+    path = tmp_path / "loss.csv"
+    path.write_text('step,loss\n1,0.5\n2,"0.4\n3,0.3\n')
+    with pytest.raises(UserError, match="loss.csv: cannot read as a table"):
+        load_table(path, "loss.csv")

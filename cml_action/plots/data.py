@@ -75,7 +75,7 @@ def _cell(value: Any) -> Any:
 
 
 def _from_csv(text: str, sep: str) -> dict[str, list[Any]]:
-    rows = list(csv.reader(io.StringIO(text), delimiter=sep))
+    rows = list(csv.reader(io.StringIO(text), delimiter=sep, strict=True))  # an unterminated quote is an error
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise ValueError("no columns to parse")
     header = [h.strip() for h in rows[0]]
