@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from cml_action.errors import CloudError, CmlError
+from cml_action.errors import CloudError, CmlError, UserError
 
 T = TypeVar("T")
 MAX_LINE = 300
@@ -81,6 +81,8 @@ class Failures:
     def attempt(self, what: str, step: Callable[[], T]) -> tuple[bool, T | None]:
         try:
             return True, step()
+        except UserError:
+            raise  # bad input or missing credentials: every other step would fail the same way; exit 2 now
         except PartialListing as exc:  # what was listed is still worked on; the rest is reported
             self.lines.append(f"{what}: {one_line(exc)}")
             return True, exc.found  # type: ignore[return-value]

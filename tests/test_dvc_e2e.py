@@ -131,7 +131,7 @@ def test_a_failed_pull_is_in_the_report_with_dvcs_message_and_exit_code(project,
     assert f"`dvc pull` failed with exit code {theirs.returncode}" in out.stderr
     assert not (repo / "trained.flag").exists()  # no training on data that is not there
     report = (repo / "cml-report" / "report.md").read_text()
-    assert f"`dvc pull` failed (exit code {theirs.returncode})" in report
+    assert f"### dvc pull failed (exit code {theirs.returncode})" in report
     for line in (theirs.stdout + theirs.stderr).strip().splitlines():  # DVC's whole message, not its first line
         assert line.strip() in report, line
 

@@ -485,7 +485,7 @@ def failed(outcome: Outcome, consequence: str = "") -> Contribution:
     out.problems.add(f"`{outcome.command}` failed with exit code {outcome.exit_code}{consequence}: "
                      + (outcome.output.splitlines()[-1] if outcome.output else "no output"))
     fence = _fence(outcome.output)
-    out.sections.append(Section(f"`{outcome.command}` failed (exit code {outcome.exit_code})",
+    out.sections.append(Section(f"{outcome.command} failed (exit code {outcome.exit_code})",  # titles are escaped
                                 f"{fence}text\n{outcome.output or '(no output)'}\n{fence}", priority=1))
     return out
 
