@@ -261,12 +261,11 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _train(args: argparse.Namespace, workspace: Path, ctx: CIContext, env: Mapping[str, str]) -> TrainResult:
     if getattr(args, "train_image", ""):
-        from cml_action import hardware
         from cml_action.train_container import run_in_image
 
         with ctx.group(f"Training in {args.train_image}: {args.run}"):
             outcome = run_in_image(args.train_image, args.run, workspace, args.train_env, env, sys.stdout)
-        return TrainResult(args.run, outcome.exit_code, outcome.duration_s, list(outcome.tail), hardware.describe())
+        return TrainResult(args.run, outcome.exit_code, outcome.duration_s, list(outcome.tail), outcome.hardware)
     return run_training(args.run, workspace, ctx, env)
 
 
