@@ -31,8 +31,10 @@ RUN --mount=type=secret,id=pipcert,required=false \
     /opt/venv/bin/pip install --no-cache-dir --upgrade pip; \
     python3 /src/docker/requirements.py /src/pyproject.toml dvc notebooks tensorboard >/src/docker/requirements.txt; \
     /opt/venv/bin/pip install --no-cache-dir -c /src/docker/constraints.txt -r /src/docker/requirements.txt scikit-learn
-COPY README.md /src/
 COPY cml_action /src/cml_action
+# pyproject.toml names README.md as the long description; the image needs none, and leaving the real one out keeps a
+# documentation edit from rebuilding the image.
+RUN printf 'cml-action\n' >/src/README.md
 RUN --mount=type=secret,id=pipcert,required=false \
     set -eux; \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi; \

@@ -57,9 +57,14 @@ def _host(client: Any) -> str:
     return "Docker host: " + ", ".join(b for b in bits if b) if any(bits) else "Docker host"
 
 
+_REFERENCE = re.compile(r"[\w][\w.:/@+-]{0,254}")  # what an image reference may hold: nothing markdown would act on
+
+
 def describe(client: Any, image: str, gpus: bool) -> str:
+    """The report's hardware line for a run in the user's image: the engine's host, and whether it gave the GPUs."""
     where = "GPU: every GPU of the host (device request granted)" if gpus else "CPU only (the engine gives no GPU)"
-    return f"{_host(client)}, {where}, in {image}"
+    shown = image if _REFERENCE.fullmatch(image) else "the given image"
+    return f"{_host(client)}, {where}, in {shown}"
 
 
 def _client(env: Mapping[str, str]) -> Any:

@@ -140,3 +140,34 @@ def test_the_action_runs_as_the_runner_starts_it_and_posts_from_inside_the_image
     assert "## Image report" in files["GITHUB_STEP_SUMMARY"].read_text()
     assert (repo / "cml-report" / "report.md").is_file()  # written through the workspace mount
     assert TOKEN not in outputs + files["GITHUB_STEP_SUMMARY"].read_text() + out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("gpu_host", [True, False], ids=["gpu-host", "engine-without-gpus"])
+def test_train_image_from_inside_the_action_asks_the_hosts_engine_for_gpus(built, github_standin, docker_engine,
+                                                                          tmp_path: Path, gpu_host: bool):
+    """The action's container has no GPU and no nvidia-smi; the engine behind the mounted socket decides."""
+    github_standin.add_repo(OWNER_REPO)
+    github_standin.add_token(TOKEN, {"contents": "write", "pull_requests": "write", "metadata": "read"})
+    repo = example_repo(tmp_path)
+    head = git(repo, "rev-parse", "HEAD")
+    github_standin.add_pull(OWNER_REPO, 3, head_sha=head, head_ref="feature", base_ref="main")
+    subprocess.run(["chown", "-R", "1001:1001", str(repo)], check=True)
+    docker_engine.gpu_host = gpu_host
+    docker_engine.script.lines = ["epoch 1 loss 0.40", "trained in the user's image"]
+    # What dockerd answers about the action's own container: its workspace mount, from the host's path.
+    docker_engine.self_mounts = [{"Type": "bind", "Source": str(repo), "Destination": "/github/workspace"}]
+    socket = docker_engine.serve_unix(tmp_path / "docker.sock")
+    event = {"pull_request": {"number": 3, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}}}
+    with_ = {"run": "python train.py", "train-image": "python:3.11-slim", "metrics": "metrics.json",
+             "title": "Image GPU report"}
+    out, files = run_as_container_action(built["ref"], repo, tmp_path / "_temp", with_,
+                                         job_env(github_standin, head), event, socket)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "trained in the user's image" in out.stdout
+    created = [json.loads(r.body) for r in docker_engine.requests if r.path.endswith("/containers/create")]
+    assert created[0]["HostConfig"]["DeviceRequests"][0]["Capabilities"] == [["gpu"]]
+    assert {c["HostConfig"]["Binds"][0] for c in created} == {f"{repo}:/github/workspace:rw"}
+    assert len(created) == (1 if gpu_host else 2) and len(docker_engine.started) == 1
+    (comment,) = github_standin.repos[OWNER_REPO].comments.values()
+    wanted = "GPU: every GPU of the host" if gpu_host else "CPU only (the engine gives no GPU), in python:3.11-slim"
+    assert wanted in comment["body"]

@@ -2,7 +2,7 @@
 # Build the image for real without a Docker engine, once per content: tests/image/build_local.sh [cpu|gpu]
 # podman (vfs storage, chroot isolation, host network) builds the Dockerfile's target from a Debian bookworm base made
 # with debootstrap and cached. The tag is the hash of everything the build reads (Dockerfile, docker/, pyproject.toml,
-# README.md, cml_action/, entrypoint.py), so a second call with the same files builds nothing; podman's layer cache
+# cml_action/, entrypoint.py), so a second call with the same files builds nothing; podman's layer cache
 # makes a code-only change rebuild only the small cml-action layer.
 # The host CA bundle reaches pip as a build secret; it is not stored in the image.
 # Prints "image: TAG", "image size: N bytes" and the layer sizes; then checks the container-action rules on the result.
@@ -21,7 +21,7 @@ case "$TARGET" in cpu|gpu) ;; *) die "target is cpu or gpu, not $TARGET" ;; esac
 for tool in podman debootstrap; do command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install $tool)"; done
 mkdir -p "$CACHE"
 
-hash=$(cd "$ROOT" && find Dockerfile .dockerignore docker pyproject.toml README.md entrypoint.py cml_action -type f \
+hash=$(cd "$ROOT" && find Dockerfile .dockerignore docker pyproject.toml entrypoint.py cml_action -type f \
          ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 TAG="localhost/cml-action:$TARGET-$hash"
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import struct
+import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -78,6 +81,46 @@ class DockerEngineStandIn(StandIn):
         self.route("POST", v + r"/containers/(?P<cid>[^/]+)/kill", self._kill)
         self.route("POST", v + r"/containers/(?P<cid>[^/]+)/stop", self._kill)
         self.route("DELETE", v + r"/containers/(?P<cid>[^/]+)", self._delete)
+
+    def serve_unix(self, path: Path) -> Path:
+        """Also listen on a unix socket, as dockerd does on /var/run/docker.sock: each connection is relayed to the
+        stand-in's loopback port, so a client inside a chroot with the socket bind-mounted reaches the same engine."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(16)
+        port = int(self.url.rsplit(":", 1)[1])
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        def accept() -> None:
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    return
+                upstream = socket.create_connection(("127.0.0.1", port))
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        self._unix = listener
+        return path
+
+    def stop(self) -> None:
+        if getattr(self, "_unix", None) is not None:
+            self._unix.close()
+        super().stop()
 
     def _info(self, request: Request) -> Any:
         runtimes = {"runc": {"path": "runc"}, "io.containerd.runc.v2": {"path": "runc"}}
