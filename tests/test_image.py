@@ -135,11 +135,14 @@ def test_the_action_runs_as_the_runner_starts_it_and_posts_from_inside_the_image
     assert "## Image report" in comment["body"] and "?raw=true" in comment["body"]
     assert "| **model.max_depth** |" in comment["body"]  # compared with main inside the container
     outputs = files["GITHUB_OUTPUT"].read_text()
-    assert re.search(r"^report-path<<(\S+)\n/github/workspace/cml-report/report.md\n\1$", outputs, re.M), outputs
-    assert re.search(r"^comment-url<<(\S+)\n" + re.escape(comment["html_url"]) + r"\n\1$", outputs, re.M), outputs
+    # relative to the workspace, so later steps on the host (upload-artifact...) find it under GITHUB_WORKSPACE
+    assert re.search(r"^report-path<<(\S+)\ncml-report/report.md\n\1$", outputs, re.M), outputs
+    url = f"{github_standin.server_url}/{OWNER_REPO}/pull/2#issuecomment-{comment['id']}"
+    assert re.search(r"^comment-url<<(\S+)\n" + re.escape(url) + r"\n\1$", outputs, re.M), outputs
     assert "## Image report" in files["GITHUB_STEP_SUMMARY"].read_text()
     assert (repo / "cml-report" / "report.md").is_file()  # written through the workspace mount
-    assert TOKEN not in outputs + files["GITHUB_STEP_SUMMARY"].read_text() + out.stdout + out.stderr
+    assert TOKEN not in outputs + files["GITHUB_STEP_SUMMARY"].read_text() + out.stderr
+    assert [line for line in out.stdout.splitlines() if TOKEN in line] == [f"::add-mask::{TOKEN}"]  # masked first
 
 
 @pytest.mark.parametrize("gpu_host", [True, False], ids=["gpu-host", "engine-without-gpus"])

@@ -64,11 +64,30 @@ def parse(argv: list[str]) -> dict:
     return spec
 
 
+def in_root(root: str, path: str, depth: int = 0) -> Path:
+    """`path` as the container sees it, resolved inside `root`: an image's absolute symlink (Debian's /var/run ->
+    /run) must not lead out to the host's own /run."""
+    assert depth < 40, f"docker_run: too many symlinks under {path}"
+    current = Path(root)
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    for i, part in enumerate(parts):
+        if part == "..":
+            current = current.parent if current != Path(root) else current
+            continue
+        candidate = current / part
+        if candidate.is_symlink():
+            link = os.readlink(candidate)
+            inside = link if link.startswith("/") else str(Path("/", current.relative_to(root), link))
+            return in_root(root, "/".join([inside, *parts[i + 1:]]), depth + 1)
+        current = candidate
+    return current
+
+
 def inner(spec: dict) -> None:
     """In the private mount namespace: bind mounts, /dev and /proc, chroot, exec."""
     root = spec["root"]
     for mount in spec["mounts"]:
-        source, target = Path(mount["source"]), Path(root + mount["target"])
+        source, target = Path(mount["source"]), in_root(root, mount["target"])
         if source.is_dir():
             target.mkdir(parents=True, exist_ok=True)
         else:
@@ -103,13 +122,13 @@ def main(argv: list[str]) -> int:
     ctr = subprocess.run([*podman(), "create", spec["image"]], check=True, capture_output=True, text=True).stdout.strip()
     try:
         root = subprocess.run([*podman(), "mount", ctr], check=True, capture_output=True, text=True).stdout.strip()
-        Path(root, ".dockerenv").touch()
+        in_root(root, "/.dockerenv").touch()
         environ = dict(item.split("=", 1) for item in config.get("Env") or [])
         environ["HOSTNAME"] = ctr[:12]
         environ.update(dict(spec["env"]))
         spec.update(root=root, argv=command, environ=environ)
         if spec["workdir"]:
-            Path(root + spec["workdir"]).mkdir(parents=True, exist_ok=True)
+            in_root(root, spec["workdir"]).mkdir(parents=True, exist_ok=True)
         return subprocess.run(["unshare", "--mount", "--propagation", "private", "--fork", sys.executable,
                                __file__, "--inner", json.dumps(spec)]).returncode
     finally:
