@@ -75,6 +75,9 @@ def test_the_release_publishes_exactly_that_reference_before_moving_the_major_ta
     stages = re.findall(r"^FROM \S+ AS (\w+)", (ROOT / "Dockerfile").read_text(), re.M)
     assert stages[-1] == "cpu" and "gpu" in stages  # `docker build .` (a fork's `image: Dockerfile`) gives the CPU one
 
+
+
+def test_the_major_tag_moves_only_after_the_image_is_pushed_and_pulled_back():
     needs = {name: set([j["needs"]] if isinstance(j.get("needs"), str) else j.get("needs", [])) for name, j in
              RELEASE["jobs"].items()}
     assert "image" in needs["smoke"] and "smoke" in needs["major-tag"] and "verify" in needs["image"]

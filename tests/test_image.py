@@ -174,3 +174,28 @@ def test_train_image_from_inside_the_action_asks_the_hosts_engine_for_gpus(built
     (comment,) = github_standin.repos[OWNER_REPO].comments.values()
     wanted = "GPU: every GPU of the host" if gpu_host else "CPU only (the engine gives no GPU), in python:3.11-slim"
     assert wanted in comment["body"]
+
+
+def test_the_gpu_target_is_the_cpu_image_plus_the_nvidia_runtime_variables(built):
+    """Built for real too (it shares every layer but one); no GPU here, so what is checked is what the NVIDIA
+    container runtime reads from the image, and that it starts."""
+    gpu = build("gpu")
+    config = json.loads(subprocess.run([*PODMAN, "image", "inspect", "--format", "{{json .Config}}", gpu["tag"]],
+                                       check=True, capture_output=True, text=True).stdout)
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "all" and env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+    cpu = json.loads(subprocess.run([*PODMAN, "image", "inspect", "--format", "{{json .Config}}", built["tag"]],
+                                    check=True, capture_output=True, text=True).stdout)
+    assert not any(item.startswith("NVIDIA_") for item in cpu["Env"])
+    assert config["Entrypoint"] == cpu["Entrypoint"] == ["/app/entrypoint.py"]
+    assert abs(int(gpu["size"]) - int(built["size"])) < 10_000_000
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "image" / "docker_run.py"), "--rm", gpu["tag"],
+                          "--version"], capture_output=True, text=True, timeout=600,
+                         env={"PATH": os.environ["PATH"], "CML_IMAGE_CACHE": str(CACHE)})
+    assert out.returncode == 0 and out.stdout.strip() == f"cml-action {version()}", out.stdout + out.stderr
+
+
+def version() -> str:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

@@ -215,15 +215,21 @@ def _setup_python(workspace: Path, job_env: dict[str, str]) -> None:
     job_env["pythonLocation"] = str(venv)
 
 
+def _inputs(path: str, action: dict, with_: dict) -> dict[str, str]:
+    """The `inputs` context: what `with:` gives, else the declared default; an undeclared input is an error."""
+    declared = action.get("inputs") or {}
+    unknown = set(with_) - set(declared)
+    assert not unknown, f"{path}: inputs not declared in its action.yml: {sorted(unknown)}"
+    return {k: str(with_.get(k, (spec or {}).get("default", ""))) for k, spec in declared.items()}
+
+
 def _composite(path: str, with_: dict, exprs: Expressions, workspace: Path, job_env: dict[str, str],
                log: Path) -> tuple[int, dict[str, str]]:
     """A composite action of this repository, run step by step from its action.yml."""
     action_dir = ROOT / path
     action = load(action_dir / "action.yml")
     assert action["runs"]["using"] == "composite", f"{path}/action.yml is not a composite action"
-    unknown = set(with_) - set(action.get("inputs") or {})
-    assert not unknown, f"{path}: inputs not declared in its action.yml: {sorted(unknown)}"
-    inputs = {k: str(with_.get(k, (spec or {}).get("default", ""))) for k, spec in (action.get("inputs") or {}).items()}
+    inputs = _inputs(path, action, with_)
     contexts = {**exprs.contexts, "inputs": inputs, "steps": {},
                 "github": {**exprs.contexts["github"], "action_path": str(action_dir)}}
     inner = Expressions(contexts)
@@ -240,6 +246,23 @@ def _composite(path: str, with_: dict, exprs: Expressions, workspace: Path, job_
         if code != 0:
             return code, {}
     return 0, {k: str(inner.render(v["value"])) for k, v in (action.get("outputs") or {}).items()}
+
+
+def _container_action(step, with_, exprs, workspace, base_env, entrypoint, log) -> tuple[int, dict[str, str]]:
+    """Our container action: `with:` as INPUT_* for entrypoint.py, as GitHub passes them."""
+    env = dict(base_env)
+    env.update({k: exprs.render(v) for k, v in (step.get("env") or {}).items()})
+    for key, value in with_.items():
+        env[f"INPUT_{key.upper()}"] = str(value)
+    env.pop("_PATH_ADDED", None)
+    output_file = workspace.parent / f"output-{workspace.name}-{id(step)}.txt"
+    env["GITHUB_OUTPUT"] = str(output_file)
+    env["GITHUB_WORKSPACE"] = str(workspace)
+    out = entrypoint(workspace, env)
+    with log.open("a") as handle:
+        handle.write(out.stdout + out.stderr)
+    outputs = _parse_outputs(output_file.read_text()) if output_file.exists() else {}
+    return out.returncode, outputs
 
 
 def _run_step(step, exprs, workspace, base_env, checkout, entrypoint, artifacts) -> tuple[int, dict[str, str]]:
@@ -268,19 +291,7 @@ def _run_step(step, exprs, workspace, base_env, checkout, entrypoint, artifacts)
         base_env["GOOGLE_APPLICATION_CREDENTIALS"] = str(key)  # the job's environment, as the action exports it
         return 0, {}
     if uses.startswith(ACTION):
-        env = dict(base_env)
-        env.update({k: exprs.render(v) for k, v in (step.get("env") or {}).items()})
-        for key, value in with_.items():
-            env[f"INPUT_{key.upper()}"] = str(value)
-        env.pop("_PATH_ADDED", None)
-        output_file = workspace.parent / f"output-{workspace.name}-{id(step)}.txt"
-        env["GITHUB_OUTPUT"] = str(output_file)
-        env["GITHUB_WORKSPACE"] = str(workspace)
-        out = entrypoint(workspace, env)
-        with log.open("a") as handle:
-            handle.write(out.stdout + out.stderr)
-        outputs = _parse_outputs(output_file.read_text()) if output_file.exists() else {}
-        return out.returncode, outputs
+        return _container_action(step, with_, exprs, workspace, base_env, entrypoint, log)
     if "run" in step:
         env = {k: str(exprs.render(v)) for k, v in (step.get("env") or {}).items()}
         env["GITHUB_WORKSPACE"] = str(workspace)

@@ -28,6 +28,24 @@ def podman() -> list[str]:
     return ["podman", "--storage-driver", "vfs", "--root", str(cache / "storage"), "--runroot", str(cache / "run")]
 
 
+def _value_flag(spec: dict, flag: str, value: str) -> None:
+    if flag == "--network" and value != "host":
+        raise SystemExit(f"docker_run: only --network host is supported, not {value}")
+    if flag == "-e":
+        name, eq, val = value.partition("=")
+        if eq or name in os.environ:  # a bare -e NAME that is unset is dropped, as by the docker CLI
+            spec["env"].append((name, val if eq else os.environ[name]))
+    elif flag == "-v":
+        parts = value.split(":")
+        if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/"):
+            raise SystemExit(f"docker_run: -v takes /source:/target[:ro], not {value}")
+        spec["mounts"].append({"source": parts[0], "target": parts[1], "ro": parts[2:] == ["ro"]})
+    elif flag == "--workdir":
+        spec["workdir"] = value
+    elif flag == "--entrypoint":
+        spec["entrypoint"] = value
+
+
 def parse(argv: list[str]) -> dict:
     spec: dict = {"env": [], "mounts": [], "workdir": "", "entrypoint": None, "image": "", "args": []}
     i = 0
@@ -35,30 +53,14 @@ def parse(argv: list[str]) -> dict:
         flag = argv[i]
         if flag == "--rm":
             i += 1
-            continue
-        if flag in ("--name", "--label", "--network", "--workdir", "-e", "-v", "--entrypoint"):
-            value = argv[i + 1]
-            if flag == "--network" and value != "host":
-                raise SystemExit(f"docker_run: only --network host is supported, not {value}")
-            if flag == "-e":
-                name, eq, val = value.partition("=")
-                if eq or name in os.environ:
-                    spec["env"].append((name, val if eq else os.environ[name]))
-            elif flag == "-v":
-                parts = value.split(":")
-                if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/"):
-                    raise SystemExit(f"docker_run: -v takes /source:/target[:ro], not {value}")
-                spec["mounts"].append({"source": parts[0], "target": parts[1], "ro": parts[2:] == ["ro"]})
-            elif flag == "--workdir":
-                spec["workdir"] = value
-            elif flag == "--entrypoint":
-                spec["entrypoint"] = value
+        elif flag in ("--name", "--label", "--network", "--workdir", "-e", "-v", "--entrypoint"):
+            _value_flag(spec, flag, argv[i + 1])
             i += 2
-            continue
-        if flag.startswith("-"):
+        elif flag.startswith("-"):
             raise SystemExit(f"docker_run: unsupported flag {flag}")
-        spec["image"], spec["args"] = flag, argv[i + 1:]
-        break
+        else:
+            spec["image"], spec["args"] = flag, argv[i + 1:]
+            break
     if not spec["image"]:
         raise SystemExit("docker_run: no image given")
     return spec
