@@ -78,7 +78,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("dvc-repro", "Run `dvc repro` when `run` is empty.", default="false", kind="bool", commands=("run",)),
     Option("dvc-push", "Run `dvc push` after training.", default="false", kind="bool", commands=("run",)),
     # --- training in the user's own image -------------------------------------------------------
-    Option("train-image", "Run `run` inside this Docker image (through the Docker engine) instead of the action's own.",
+    Option("train-image", "Run `run` inside this Docker image (through the Docker engine) instead of the action's own, with every GPU of the engine's host when it can give them.",
            commands=("run",)),
     Option("train-env", "Names of environment variables passed into `train-image` (allow-list).", kind="list",
            commands=("run",)),

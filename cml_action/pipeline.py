@@ -205,14 +205,13 @@ def _exit_code(args: argparse.Namespace, data: ReportData, problems: Problems, c
 
 def _train(args: argparse.Namespace, workspace: Path, ctx: CIContext, env: Mapping[str, str]) -> TrainResult:
     if getattr(args, "train_image", ""):
-        from cml_action import hardware
         from cml_action.train_container import run_in_image
 
         from cml_action.ci.context import Filtered
 
         with ctx.group(f"Training in {args.train_image}: {args.run}"), ctx.untrusted_output() as clean:
             outcome = run_in_image(args.train_image, args.run, workspace, args.train_env, env, Filtered(sys.stdout, clean))
-        return TrainResult(args.run, outcome.exit_code, outcome.duration_s, list(outcome.tail), hardware.describe())
+        return TrainResult(args.run, outcome.exit_code, outcome.duration_s, list(outcome.tail), outcome.hardware)
     return run_training(args.run, workspace, ctx, env, timeout_s=preflight.timeout_s(args))
 
 

@@ -5,11 +5,17 @@ machine's own). Paths are the engine's, so when cml-action itself runs in a cont
 from where the engine sees it, at the same path as here, and every path in the user's command stays valid.
 Only the environment variables named in `train-env` go in: never the forge token or cloud keys by accident.
 The container is removed whatever happens: success, failure, Ctrl-C or a cancelled job (SIGTERM).
+
+GPUs: whether the engine's host has them is the engine's knowledge, not ours (we may run in a container that has no
+nvidia-smi and no /dev/nvidia*, as a GitHub container action always does). Docker can give GPUs when the NVIDIA
+container toolkit's hook or CDI is installed, whether or not an `nvidia` runtime shows in `/info`, so the container
+asks for every GPU (a device request) and the engine decides; when it refuses at start (no GPU driver: "could not
+select device driver"), the container is made again without the request and the report says the run was on the CPU.
 """
 
 from __future__ import annotations
 
-import shutil
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -27,10 +33,38 @@ class Outcome:
     exit_code: int
     duration_s: float
     tail: tuple[str, ...]
+    hardware: str = ""
 
 
-def has_gpu() -> bool:
-    return shutil.which("nvidia-smi") is not None or Path("/dev/nvidia0").exists()
+# What dockerd (devices.go: "could not select device driver") and the NVIDIA hook or CDI say when no GPU can be given.
+_NO_GPU = re.compile(r"device driver|capabilities: \[\[gpu\]\]|nvidia|cdi|gpu", re.I)
+
+
+def _gpu_refused(exc: Exception) -> bool:
+    return bool(_NO_GPU.search(str(getattr(exc, "explanation", "") or exc)))
+
+
+def _host(client: Any) -> str:
+    """The engine host's size as the engine reports it (`/info`), which is where the training runs."""
+    from docker.errors import DockerException
+
+    try:
+        info = client.info()
+    except DockerException:
+        return "Docker host"
+    cpus, memory = info.get("NCPU"), info.get("MemTotal")
+    bits = [f"{cpus} CPUs" if cpus else "", f"{memory / 2**30:.0f} GiB" if memory else ""]
+    return "Docker host: " + ", ".join(b for b in bits if b) if any(bits) else "Docker host"
+
+
+_REFERENCE = re.compile(r"[\w][\w.:/@+-]{0,254}")  # what an image reference may hold: nothing markdown would act on
+
+
+def describe(client: Any, image: str, gpus: bool) -> str:
+    """The report's hardware line for a run in the user's image: the engine's host, and whether it gave the GPUs."""
+    where = "GPU: every GPU of the host (device request granted)" if gpus else "CPU only (the engine gives no GPU)"
+    shown = image if _REFERENCE.fullmatch(image) else "the given image"
+    return f"{_host(client)}, {where}, in {shown}"
 
 
 def _client(env: Mapping[str, str]) -> Any:
@@ -80,11 +114,55 @@ def _ensure_image(client: Any, image: str, out: TextIO) -> None:
         raise UserError(f"train-image {image}: cannot pull it: {exc.explanation or exc}") from None
 
 
-def run_in_image(image: str, command: str, workspace: Path, env_names: list[str], env: Mapping[str, str],
-                 out: TextIO) -> Outcome:
+def _create(client: Any, image: str, kwargs: dict[str, Any]) -> Any:
+    from docker.errors import APIError
+
+    try:
+        return client.containers.create(image, **kwargs)
+    except APIError as exc:
+        raise UserError(f"train-image {image}: the engine refused the container: {exc.explanation or exc}") from None
+
+
+def _remove(container: Any) -> None:
+    from docker.errors import APIError
+
+    with signals_ignored():  # removal must finish, even when the job is being cancelled
+        try:
+            container.remove(force=True)
+        except APIError:
+            pass
+
+
+def _start_with_gpus(client: Any, image: str, kwargs: dict[str, Any], out: TextIO,
+                     made: list[Any]) -> tuple[Any, bool]:
+    """A started container, with every GPU when the engine can give them; (container, whether it has GPUs).
+    Every container made is appended to `made` at once, so a SIGTERM at any point still finds it to remove."""
     from docker.errors import APIError
     from docker.types import DeviceRequest
 
+    container = _create(client, image, {**kwargs, "device_requests": [DeviceRequest(count=-1, capabilities=[["gpu"]])]})
+    made.append(container)
+    try:
+        container.start()
+        return container, True
+    except APIError as exc:
+        _remove(container)
+        if not _gpu_refused(exc):
+            raise UserError(f"train-image {image}: the engine could not start it: {exc.explanation or exc}") from None
+        reason = str(exc.explanation or exc).splitlines()[0][:200]
+        print(f"cml-action: the Docker engine gives no GPU ({reason}): training on the CPU", file=out, flush=True)
+    container = _create(client, image, kwargs)
+    made.append(container)
+    try:
+        container.start()
+    except APIError as exc:
+        _remove(container)
+        raise UserError(f"train-image {image}: the engine could not start it: {exc.explanation or exc}") from None
+    return container, False
+
+
+def run_in_image(image: str, command: str, workspace: Path, env_names: list[str], env: Mapping[str, str],
+                 out: TextIO) -> Outcome:
     client = _client(env)
     _ensure_image(client, image, out)
     environment = {name: env[name] for name in env_names if name in env}
@@ -95,26 +173,18 @@ def run_in_image(image: str, command: str, workspace: Path, env_names: list[str]
         "volumes": {source: {"bind": str(workspace), "mode": "rw"}}, "labels": {"cml-action": "train"},
         "detach": True, "tty": False,
     }
-    if has_gpu():
-        kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    try:
-        container = client.containers.create(image, **kwargs)
-    except APIError as exc:
-        raise UserError(f"train-image {image}: the engine refused the container: {exc.explanation or exc}") from None
     tail: deque[str] = deque(maxlen=TAIL)
     started = time.monotonic()
+    made: list[Any] = []
     try:
         with sigterm_unwinds():
-            container.start()
+            container, gpus = _start_with_gpus(client, image, kwargs, out, made)
             _stream(container, out, tail)
             code = int(container.wait().get("StatusCode", 1))
     finally:
-        with signals_ignored():  # removal must finish, even when the job is being cancelled
-            try:
-                container.remove(force=True)
-            except APIError:
-                pass
-    return Outcome(code, time.monotonic() - started, tuple(tail))
+        for each in made:
+            _remove(each)
+    return Outcome(code, time.monotonic() - started, tuple(tail), describe(client, image, gpus))
 
 
 def _stream(container: Any, out: TextIO, tail: deque[str]) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dvc_helpers import dvc_repo
 from repo_helpers import GIT_ENV, ROOT, example_repo, git
@@ -39,7 +40,7 @@ def base_env(gh, tmp: Path, event: str, payload: dict, sha: str, token: str = TO
     return {"GITHUB_ACTIONS": "true", "GITHUB_API_URL": gh.api_url, "GITHUB_SERVER_URL": gh.server_url,
             "GITHUB_REPOSITORY": REPO, "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(tmp / "event.json"),
             "GITHUB_SHA": sha, "GITHUB_RUN_ID": "777", "GITHUB_STEP_SUMMARY": str(tmp / "summary.md"),
-            "INPUT_TOKEN": token, "CML_RETRY_BACKOFF": "0.01", "CML_POLL_INTERVAL": "0.05"}
+            "INPUT_TOKEN": token, "CML_RETRY_BACKOFF": "0.01", "CML_POLL_INTERVAL": "0.05", **GIT_ENV}
 
 
 def copier(source: Path):
@@ -69,7 +70,8 @@ def comments(gh) -> list[str]:
 
 def test_every_example_uses_only_steps_the_runner_knows():
     known = ("actions/checkout@", "actions/upload-artifact@", "actions/download-artifact@",
-             "google-github-actions/auth@", "cml-action/cml-action@")
+             "google-github-actions/auth@", "cml-action/cml-action@", "cml-action/cml-action/setup@",
+             "actions/setup-python@")
     for path in EXAMPLES.glob("*.yml"):
         for job in load(path)["jobs"].values():
             for step in job.get("steps", []):
@@ -166,10 +168,39 @@ def test_gpu_runner_examples_launch_train_and_leave_nothing(gh, tmp_path: Path, 
     result = run_workflow(EXAMPLES / f"gpu-{cloud_name}.yml", event_name="pull_request", payload=pr_payload(5, head),
                           base_env=env, checkout=copier(repo), entrypoint=entrypoint, work=tmp_path / "w",
                           secrets=secrets)
-    assert all(code == 0 for *_, code in result.steps), result.steps
+    assert all(code == 0 for *_, code in result.steps), (result.steps, _log(tmp_path / "w", "train"))
     assert result.outputs["launch"]["label"].startswith("cml-")
-    assert any("## GPU report" in b for b in comments(gh))
+    (report,) = [b for b in comments(gh) if "## GPU report" in b]
+    assert "| **model.max_depth** |" in report  # compared with main, from the job's own Python
+    # The CLI went into the job's Python (set up by setup-python), not into the one running these tests.
+    python = tmp_path / "w" / "train-python"
+    assert next(python.glob("lib/python3*/site-packages/cml_action/__init__.py"))
+    assert f"installed into {python}/bin/python" in _log(tmp_path / "w", "train")
     assert cloud.leftovers() == [] and gh.runners(REPO) == []
+
+
+def _log(work: Path, job: str) -> str:
+    path = work / f"log-{job}.txt"
+    return path.read_text() if path.exists() else ""
+
+
+def test_setup_action_cli_ignores_modules_in_the_workspace(gh, tmp_path: Path):
+    """A pull request controls the working directory: a cml_action/ or yaml.py there must not be what runs."""
+    repo = example_repo(tmp_path)
+    (repo / "cml_action").mkdir()
+    (repo / "cml_action" / "__init__.py").write_text("raise SystemExit('hostile cml_action imported')\n")
+    (repo / "yaml.py").write_text("raise SystemExit('hostile yaml imported')\n")
+    workflow = tmp_path / "setup-only.yml"
+    workflow.write_text(yaml.safe_dump({"on": "pull_request", "jobs": {"report": {"runs-on": "ubuntu-latest", "steps": [
+        {"uses": "actions/checkout@v4"}, {"uses": "actions/setup-python@v5", "with": {"python-version": "3.11"}},
+        {"id": "cml", "uses": "cml-action/cml-action/setup@v1"},
+        {"run": "cml-action --version && cml-action report --metrics metrics.json --target none"}]}}}))
+    result = run_workflow(workflow, event_name="pull_request", payload=pr_payload(7, "f" * 40),
+                          base_env=base_env(gh, tmp_path, "pull_request", pr_payload(7, "f" * 40), "f" * 40),
+                          checkout=copier(repo), entrypoint=entrypoint, work=tmp_path / "s")
+    log = _log(tmp_path / "s", "report")
+    assert [code for *_, code in result.steps] == [0, 0, 0, 0], log
+    assert "cml-action 0.1.0" in log and "hostile" not in log
 
 
 def test_sweep_example_runs_on_schedule(gh, aws_cloud, tmp_path: Path):

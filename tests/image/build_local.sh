@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Build the CPU image for real without a Docker engine, then run its entrypoint inside the built filesystem.
-#   tests/image/build_local.sh [TAG]
-# podman (vfs storage, chroot isolation, host network) builds from a Debian bookworm base made with debootstrap
-# and cached, so the only downloads after the first run are what the Dockerfile's layers need.
+# Build the image for real without a Docker engine, once per content: tests/image/build_local.sh [cpu|gpu]
+# podman (vfs storage, chroot isolation, host network) builds the Dockerfile's target from a Debian bookworm base made
+# with debootstrap and cached. The tag is the hash of everything the build reads (Dockerfile, docker/, pyproject.toml,
+# cml_action/, entrypoint.py), so a second call with the same files builds nothing; podman's layer cache
+# makes a code-only change rebuild only the small cml-action layer.
 # The host CA bundle reaches pip as a build secret; it is not stored in the image.
-# Prints "image size: N bytes" and "report: ok" lines that tests/test_image.py checks.
+# Prints "image: TAG", "image size: N bytes" and the layer sizes; then checks the container-action rules on the result.
 set -euo pipefail
 
-TAG=${1:-localhost/cml-action:test}
+TARGET=${1:-cpu}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${CML_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cml-action-image}
 BASE=localhost/cml-bookworm-minbase:latest
@@ -15,9 +16,14 @@ PODMAN=(podman --storage-driver vfs --root "$CACHE/storage" --runroot "$CACHE/ru
 CA=${CML_PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 
 die() { echo "build_local: $*" >&2; exit 1; }
+case "$TARGET" in cpu|gpu) ;; *) die "target is cpu or gpu, not $TARGET" ;; esac
 [ "$(id -u)" = 0 ] || die "run as root (podman's vfs/chroot build and chroot need it)"
 for tool in podman debootstrap; do command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install $tool)"; done
 mkdir -p "$CACHE"
+
+hash=$(cd "$ROOT" && find Dockerfile .dockerignore docker pyproject.toml entrypoint.py cml_action -type f \
+         ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+TAG="localhost/cml-action:$TARGET-$hash"
 
 if ! "${PODMAN[@]}" image exists "$BASE"; then
   echo "build_local: making the base with debootstrap (cached in $CACHE)"
@@ -28,30 +34,27 @@ if ! "${PODMAN[@]}" image exists "$BASE"; then
   rm -rf "$rootfs"
 fi
 
-secret=()
-[ -s "$CA" ] && secret=(--secret "id=pipcert,src=$CA")
-echo "build_local: building $TAG"
-"${PODMAN[@]}" build --isolation chroot --network host --build-arg "BASE_IMAGE=$BASE" "${secret[@]}" \
-  --layers -t "$TAG" -f "$ROOT/Dockerfile" "$ROOT"
+if "${PODMAN[@]}" image exists "$TAG"; then
+  echo "build_local: $TAG is built already"
+else
+  secret=()
+  [ -s "$CA" ] && secret=(--secret "id=pipcert,src=$CA")
+  echo "build_local: building $TAG"
+  "${PODMAN[@]}" build --isolation chroot --network host --build-arg "BASE_IMAGE=$BASE" "${secret[@]}" \
+    --layers --target "$TARGET" -t "$TAG" -f "$ROOT/Dockerfile" "$ROOT" >"$CACHE/build-$TARGET.log" 2>&1 \
+    || { tail -40 "$CACHE/build-$TARGET.log" >&2; die "the build failed: see $CACHE/build-$TARGET.log"; }
+fi
 
+echo "image: $TAG"
 size=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$TAG")
 echo "image size: $size bytes ($((size / 1024 / 1024)) MiB)"
+"${PODMAN[@]}" history --format '{{.Size}}	{{.CreatedBy}}' "$TAG" | cut -c1-110 | sed 's/^/layer: /'
 
-# The pip certificate must not be in any layer.
+# The pip certificate must not be in any layer; the entrypoint is there; git trusts no directory globally.
 img=$("${PODMAN[@]}" image mount "$TAG")
 cleanup_img() { "${PODMAN[@]}" image unmount "$TAG" >/dev/null 2>&1 || true; }
 trap cleanup_img EXIT
 [ ! -e "$img/run/secrets/pipcert" ] || die "the pip certificate leaked into the image"
 [ -x "$img/app/entrypoint.py" ] || die "/app/entrypoint.py is missing or not executable"
 if grep -rqs "safe.directory" "$img/etc/gitconfig" "$img/root/.gitconfig"; then die "a global safe.directory is configured"; fi
-
-# Run the entrypoint inside the image on the example project, local mode, workspace owned by another uid.
-out=$(mktemp -d)
-trap 'cleanup_img; rm -rf "$out"' EXIT
-CML_IMAGE_OUT="$out/ws" "$ROOT/tests/image/run_in_image.sh" "$TAG" "$ROOT/workflows-examples/example-project" \
-  --run "python train.py" --metrics metrics.json --params params.yaml --plots "confusion_matrix.png importance.csv" \
-  || die "the entrypoint failed inside the image"
-report="$out/ws/cml-report/report.md"
-[ -s "$report" ] || die "no report written inside the image"
-grep -q "| Metric |" "$report" || die "the report has no metrics table"
-echo "report: ok ($(wc -c <"$report") bytes)"
+echo "checks: ok"

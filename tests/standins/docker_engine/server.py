@@ -1,6 +1,12 @@
-"""The Docker Engine API endpoints cml-action uses (ping, version, images, containers create/start/logs/wait/
+"""The Docker Engine API endpoints cml-action uses (ping, version, info, images, containers create/start/logs/wait/
 kill/delete, inspect), with request shapes checked against the Engine API's published definitions
 (ContainerConfig, HostConfig, DeviceRequest in moby's api/swagger.yaml; facts restated here).
+
+GPUs as dockerd gives them: a container with a DeviceRequest is created either way (the request is only stored);
+at start, dockerd builds the OCI spec and, when no device driver matches (no NVIDIA hook or CDI on the host), answers
+400 "could not select device driver \"\" with capabilities: [[gpu]]" (moby daemon/devices.go, an InvalidParameter
+error). `gpu_host` chooses which host this engine runs on; `/info` then lists the nvidia runtime as a toolkit
+installed with `nvidia-ctk runtime configure` would.
 
 The stand-in does not run anything: a test scripts what the container prints and its exit code. Logs are
 streamed live in the engine's multiplexed framing (8-byte header: stream, 0, 0, 0, size big-endian).
@@ -10,8 +16,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import struct
+import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -53,12 +62,15 @@ class DockerEngineStandIn(StandIn):
         self.removed: list[str] = []
         self.script = Script()
         self.self_mounts: list[dict] = []  # mounts of the container cml-action itself runs in
+        self.gpu_host = False  # whether the engine can give GPUs (NVIDIA driver and container toolkit installed)
+        self.started: list[dict] = []  # the HostConfig of every container that started
         self._ids = itertools.count(1)
         v = r"(?:/v1\.\d+)?"
         self.route("GET", v + r"/_ping", lambda r: Response(200, "OK", {"Api-Version": API_VERSION}))
         self.route("HEAD", v + r"/_ping", lambda r: Response(200, "", {"Api-Version": API_VERSION}))
         self.route("GET", v + r"/version", lambda r: {"ApiVersion": API_VERSION, "MinAPIVersion": "1.24",
                                                       "Version": "28.2.2", "Os": "linux", "Arch": "amd64"})
+        self.route("GET", v + r"/info", self._info)
         self.route("GET", v + r"/images/(?P<name>.+)/json", self._image)
         self.route("POST", v + r"/images/create", self._pull)
         self.route("POST", v + r"/containers/create", self._create)
@@ -69,6 +81,53 @@ class DockerEngineStandIn(StandIn):
         self.route("POST", v + r"/containers/(?P<cid>[^/]+)/kill", self._kill)
         self.route("POST", v + r"/containers/(?P<cid>[^/]+)/stop", self._kill)
         self.route("DELETE", v + r"/containers/(?P<cid>[^/]+)", self._delete)
+
+    def serve_unix(self, path: Path) -> Path:
+        """Also listen on a unix socket, as dockerd does on /var/run/docker.sock: each connection is relayed to the
+        stand-in's loopback port, so a client inside a chroot with the socket bind-mounted reaches the same engine."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(16)
+        port = int(self.url.rsplit(":", 1)[1])
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        def accept() -> None:
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    return
+                upstream = socket.create_connection(("127.0.0.1", port))
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        self._unix = listener
+        return path
+
+    def stop(self) -> None:
+        if getattr(self, "_unix", None) is not None:
+            self._unix.close()
+        super().stop()
+
+    def _info(self, request: Request) -> Any:
+        runtimes = {"runc": {"path": "runc"}, "io.containerd.runc.v2": {"path": "runc"}}
+        if self.gpu_host:
+            runtimes["nvidia"] = {"path": "nvidia-container-runtime"}
+        return {"ID": "standin", "NCPU": 8, "MemTotal": 32 * 2**30, "OperatingSystem": "Ubuntu 24.04 LTS",
+                "ServerVersion": "28.2.2", "Runtimes": runtimes, "DefaultRuntime": "runc"}
 
     def _image(self, request: Request, name: str) -> Any:
         if name not in self.images and f"{name}:latest" not in self.images:
@@ -98,6 +157,10 @@ class DockerEngineStandIn(StandIn):
         for req in (body.get("HostConfig") or {}).get("DeviceRequests") or []:
             if set(req) - DEVICE_REQUEST:
                 raise SpecViolation(f"DeviceRequest fields {sorted(set(req) - DEVICE_REQUEST)} are not in the Engine API")
+            if req.get("Count") and req.get("DeviceIDs"):
+                raise SpecViolation("cannot set both Count and DeviceIDs on device request")
+            if not isinstance(req.get("Capabilities"), list) or not all(isinstance(c, list) for c in req["Capabilities"]):
+                raise SpecViolation("DeviceRequest.Capabilities is a list of lists of strings")
         if not isinstance(body.get("Cmd"), list) or not body.get("Image"):
             raise SpecViolation("containers/create needs Image and Cmd as a list")
         if body["Image"] not in self.images and f"{body['Image']}:latest" not in self.images:
@@ -122,7 +185,14 @@ class DockerEngineStandIn(StandIn):
         container = self._container(cid)
         if container is None:
             return Response(404, {"message": "No such container"})
+        requests = (container.config.get("HostConfig") or {}).get("DeviceRequests") or []
+        if requests and not self.gpu_host:
+            req = requests[0]
+            caps = "[" + " ".join("[" + " ".join(c) + "]" for c in req.get("Capabilities") or []) + "]"
+            return Response(400, {"message": f"could not select device driver \"{req.get('Driver', '')}\" "
+                                             f"with capabilities: {caps}"})
         container.state = "running"
+        self.started.append(container.config.get("HostConfig") or {})
         return Response(204)
 
     def _logs(self, request: Request, cid: str) -> Any:
