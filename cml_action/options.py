@@ -165,6 +165,17 @@ def split_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
+def parse_pairs(name: str, items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`key=value` items (tags, node selectors) -> a mapping; a malformed item names its option."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--{name}: expected key=value, got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
 def parse_duration(name: str, text: str) -> int:
     """`90s`, `5m`, `12h`, `1d` or plain seconds -> seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}

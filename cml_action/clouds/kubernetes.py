@@ -29,9 +29,6 @@ from importlib import resources
 from typing import Any, Callable, Mapping, TypeVar
 
 from cml_action.clouds.base import (
-    TAG_EXPIRES,
-    TAG_LABEL,
-    TAG_REPO,
     TAG_RUNNER,
     CapacityError,
     Instance,
@@ -39,6 +36,7 @@ from cml_action.clouds.base import (
     Placement,
 )
 from cml_action.errors import CloudError, UserError
+from cml_action.options import parse_pairs
 from cml_action.runners.startup import GITHUB_RUNNER_VERSION, GITLAB_RUNNER_VERSION
 
 T = TypeVar("T")
@@ -96,16 +94,6 @@ def label_value(text: str) -> str:
     if len(value) > 63:
         value = value[:50] + "_" + sha256(text.encode()).hexdigest()[:12]
     return value.strip("._-") or "none"
-
-
-def parse_pairs(name: str, items: list[str] | tuple[str, ...]) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--{name}: expected key=value, got {item!r}")
-        pairs[key] = value
-    return pairs
 
 
 def parse_toleration(text: str) -> dict[str, str]:

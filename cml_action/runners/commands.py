@@ -12,7 +12,7 @@ from cml_action.ci.context import CIContext, detect
 from cml_action.clouds import open_provider
 from cml_action.errors import EXIT_OK, UserError
 from cml_action.forges import find_token
-from cml_action.options import parse_duration
+from cml_action.options import parse_duration, parse_pairs
 from cml_action.failures import CleanupIncomplete
 from cml_action.runners import naming, startup
 from cml_action.runners.launch import LaunchRequest, launch, poll_interval
@@ -58,16 +58,6 @@ def _registry(ctx: CIContext, token: str, env: Mapping[str, str]) -> RunnerRegis
     return GitLabRunnerRegistry(ctx, token)
 
 
-def _tags(items: list[str]) -> dict[str, str]:
-    tags = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--cloud-tags: expected key=value, got {item!r}")
-        tags[key] = value
-    return tags
-
-
 def _gpu(cloud: str, text: str) -> str:
     """Generic names are case-blind; a Kubernetes node label value (nvidia.com/gpu.product) is not."""
     return text.strip() if cloud.strip().lower() == "kubernetes" else text.lower()
@@ -106,7 +96,7 @@ def launch_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         forge_url=ctx.server_url, zones=tuple(args.cloud_zone), types=tuple(args.cloud_type) or ("m",),
         gpu=_gpu(args.cloud, args.cloud_gpu), gpu_count=args.cloud_gpu_count, spot=args.cloud_spot,
         spot_fallback=args.cloud_spot_fallback, image=args.cloud_image, disk_gb=args.cloud_disk_size,
-        subnet=args.cloud_subnet, permission_set=args.cloud_permission_set, tags=_tags(args.cloud_tags),
+        subnet=args.cloud_subnet, permission_set=args.cloud_permission_set, tags=parse_pairs("cloud-tags", args.cloud_tags),
         labels=tuple(args.runner_labels), idle_timeout_s=idle, max_lifetime_s=lifetime, boot_timeout_s=boot,
         poll_s=poll_interval(env), label=_chosen_label(args.runner_label), package=_package(env),
     )

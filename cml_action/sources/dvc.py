@@ -32,7 +32,7 @@ import tomllib
 import yaml
 
 from cml_action.errors import UserError
-from cml_action.gitrefs import Baseline, show
+from cml_action.gitrefs import Baseline
 from cml_action.metrics import MetricRow, Value, flatten, load_values
 from cml_action.plots.spec import PlotFile, PlotSpec
 from cml_action.report.model import Section
