@@ -20,7 +20,10 @@ Parse = Callable[[bytes, str], dict[str, Value]]
 
 def value_rows(job: Job, files: list[str], head: Side, stale: set[str], read_at: Callable[[str, str], bytes | None],
                parse: Parse, kind: str, out: Contribution) -> list[MetricRow]:
-    """Baseline sides for `files`, joined with the head side the caller read."""
+    """Baseline sides for `files`, joined with the head side the caller read. Parameters are the training's
+    inputs, never its outputs: an unchanged params file is not stale, only metrics a run failed to write are."""
+    if kind == "params":
+        stale = set()
     bases: list[Side] = []
     for baseline in job.baselines:
         side = Side()
