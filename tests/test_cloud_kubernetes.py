@@ -180,9 +180,25 @@ def test_label_values_stand_for_any_repository_name():
     assert label_value("a/" + "x" * 80) != label_value("a/" + "x" * 79 + "y")  # the hash keeps long names apart
 
 
+def _raw_create_pod(kubernetes_cloud, body: dict) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from standins.kubernetes.server import TOKEN
+
+    request = urllib.request.Request(f"{kubernetes_cloud.standin.url}/api/v1/namespaces/{NAMESPACE}/pods",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def test_the_standin_refuses_what_an_api_server_refuses(kubernetes_cloud):
     from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
 
     api = client.CoreV1Api(config.new_client_from_config(kubernetes_cloud.env["KUBECONFIG"]))
     good = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ok"},
@@ -196,10 +212,8 @@ def test_the_standin_refuses_what_an_api_server_refuses(kubernetes_cloud):
                                           "volumeMounts": [{"name": "nope", "mountPath": "/x"}]}]}},
         {**good, "metadata": {"name": "Not_A_Name"}},
     ]
-    for body in bad:
-        with pytest.raises(ApiException) as caught:
-            api.create_namespaced_pod(NAMESPACE, body)
-        assert caught.value.status == 400
+    for body in bad:  # sent as raw JSON: newer clients (37+) refuse unknown fields themselves, before sending
+        assert _raw_create_pod(kubernetes_cloud, body) == 400, body
     assert len(kubernetes_cloud.standin.violations) == len(bad)
     kubernetes_cloud.standin.violations.clear()
     api.create_namespaced_pod(NAMESPACE, good)
