@@ -5,19 +5,11 @@ a naive matplotlib plot of every point, in the same script. Target: <= 2 s for t
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def best_of(n: int, fn) -> float:
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+from timing import best_of  # benchmarks/ is the script folder, so its helper imports by name
 
 
 def main() -> None:

@@ -9,17 +9,9 @@ import io
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-
-def best_of(n: int, fn) -> float:
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+from timing import best_of  # benchmarks/ is the script folder, so its helper imports by name
 
 
 def main() -> None:
