@@ -6,10 +6,11 @@ Command modules are imported only when chosen, so `--help` and the report path n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, ContextManager, Sequence
 
 from cml_action import __version__
 from cml_action.errors import EXIT_USAGE, CmlError
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _early_painter(args: argparse.Namespace) -> ContextManager[Any]:
+    """For `report`, the drawing process starts here, before the pipeline is imported: importing matplotlib,
+    the slowest step of a report, then overlaps everything else (cml_action/plots/painter.py)."""
+    from cml_action.plots.painter import early
+
+    return early(args) or contextlib.nullcontext()
+
+
 def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = dict(os.environ if env is None else env)
@@ -94,9 +103,10 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        module_name, func_name = HANDLERS[args.command].split(":")
-        handler = getattr(importlib.import_module(module_name), func_name)
-        return int(handler(args, environ))
+        with _early_painter(args) as painter:
+            module_name, func_name = HANDLERS[args.command].split(":")
+            handler = getattr(importlib.import_module(module_name), func_name)
+            return int(handler(args, environ, painter=painter) if painter else handler(args, environ))
     except CmlError as exc:
         print(f"cml-action: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -23,6 +23,7 @@ from cml_action.errors import EXIT_FAILED, EXIT_USAGE, UserError
 from cml_action.forges import find_token
 from cml_action.forges.base import Target
 from cml_action.gitrefs import Blobs, current_branch, head_sha, resolve_baselines
+from cml_action.plots.painter import Painter, worker_count
 from cml_action.publish import safe_text
 from cml_action.report.render import ReportData, render
 from cml_action.sources.base import Contribution, Job, Problems
@@ -98,13 +99,13 @@ def _conclusion(training: TrainResult | None, gates: str) -> str:
     return {"passed": "success", "failed": "failure"}.get(gates, "neutral")
 
 
-def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """train -> collect -> gate -> render -> publish."""
+def run_command(args: argparse.Namespace, env: Mapping[str, str], painter: Painter | None = None) -> int:
+    """train -> collect -> gate -> render -> publish. `painter`: a drawing process the CLI started early."""
     ctx, token, token_source = _context(args, env)
     plan = _validate(args, ctx)
     chosen = sources.choose(args, ctx.workspace)
     trained = train(args, ctx, env, chosen)
-    data, problems = collect(args, ctx, chosen, trained, plan.out_dir)
+    data, problems = collect(args, ctx, chosen, trained, plan.out_dir, painter)
     gate(plan.gate_rules, args, data)
     markdown, report_path, meta = write_report(args, ctx, data, plan.out_dir)
     code = _post(args, ctx, token, token_source, markdown, plan.out_dir, report_path, meta)
@@ -136,13 +137,19 @@ def train(args: argparse.Namespace, ctx: CIContext, env: Mapping[str, str], chos
     return trained
 
 
-def collect(args: argparse.Namespace, ctx: CIContext, chosen: list, trained: Trained,
-            out_dir: Path) -> tuple[ReportData, Problems]:
-    """Every source's contribution against the baseline(s), gathered into the report's data."""
-    from cml_action.sources.plotting import painter
+def _painter(chosen: list, early: Painter | None) -> Painter:
+    """The early painter if there is one, else a new one when a source draws (started now, it imports
+    matplotlib while the sources read their data)."""
+    if early is not None and early.running:
+        return early
+    return Painter(worker_count() if any(getattr(s, "draws", False) for s in chosen) else 0)
 
+
+def collect(args: argparse.Namespace, ctx: CIContext, chosen: list, trained: Trained,
+            out_dir: Path, early: Painter | None = None) -> tuple[ReportData, Problems]:
+    """Every source's contribution against the baseline(s), gathered into the report's data."""
     found = trained.contribution
-    with painter(any(getattr(s, "draws", False) for s in chosen)) as drawing, Blobs(ctx.workspace) as blobs:
+    with _painter(chosen, early) as drawing, Blobs(ctx.workspace) as blobs:
         baselines, warnings = resolve_baselines(args.baseline, ctx, ctx.workspace)  # the painter warms up meanwhile
         head_label = "workspace" if ctx.kind == "local" and baselines and baselines[0].ref == "HEAD" else "head"
         job = Job(workspace=ctx.workspace, out_dir=out_dir, baselines=tuple(baselines), head_label=head_label,

@@ -49,6 +49,28 @@ class Layer:
     head: bool
 
 
+@dataclass(frozen=True)
+class DrawJob:
+    """One declaration to draw, as planned by sources.plotting and sent to the drawing process."""
+
+    spec: PlotSpec
+    layers: tuple[Layer, ...]
+    name: str
+    stale: bool
+
+    def cost(self) -> float:
+        """A guess at the drawing time, to start the longest jobs first: a fixed part (the axes and their text),
+        one per revision and file, more for the kinds with an artist per cell or category, and the data."""
+        size = 0
+        for layer in self.layers:
+            try:
+                size += layer.path.stat().st_size
+            except OSError:
+                pass
+        heavy = 2.0 if self.spec.kind in ("confusion", "bar") else 1.0
+        return heavy * (2 + len(self.layers)) + size / 200_000
+
+
 @dataclass
 class Frame:
     layer: Layer
@@ -110,3 +132,31 @@ def render_plot(spec: PlotSpec, rel: str, head_file: Path, base_file: Path | Non
     if base_file is not None:
         layers.insert(0, Layer("baseline", file, base_file, False))
     return render_layers(spec, layers, out_dir, rel)
+
+
+def draw_job(job: DrawJob, out_dir: Path) -> tuple[RenderedPlot, bool] | str:
+    """(the plot, whether its head data is stale), or the one-line problem that kept it from being drawn."""
+    try:
+        return render_layers(job.spec, list(job.layers), out_dir, job.name), job.stale
+    except UserError as exc:
+        return str(exc)
+
+
+def draw_job_away(job: DrawJob, out_dir: Path) -> tuple[RenderedPlot, bool] | str:
+    """`draw_job` in the drawing process: the plot without its recorded points, which would only cost pickling."""
+    import dataclasses
+
+    result = draw_job(job, out_dir)
+    if isinstance(result, tuple):
+        plot, stale = result
+        return dataclasses.replace(plot, series={}), stale
+    return result
+
+
+def warm_up() -> None:
+    """The drawing process's first act: import the drawing stack. (Drawing a small figure as well, to load the
+    fonts, costs more than it saves the first plot: measured.)"""
+    import matplotlib.backends.backend_agg  # noqa: F401 - what savefig uses for PNG
+    import matplotlib.figure  # noqa: F401
+
+    import cml_action.plots.kinds  # noqa: F401

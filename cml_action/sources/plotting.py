@@ -2,22 +2,20 @@
 
 A source hands over plot specs and a reader (`git show`, or DVC's cache); this gathers every file at head and
 at each baseline, then draws each declaration once. Drawing is the slow part of a report, so the jobs are
-collected first and drawn together, by a `Painter` whose worker processes the pipeline starts early.
+collected first and drawn together, by a `plots.painter.Painter` started early.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
 
-from cml_action.errors import UserError
 from cml_action.gitrefs import Baseline
+from cml_action.plots.painter import Painter
+from cml_action.plots.render import DrawJob, Layer
 from cml_action.plots.spec import IMAGE_SUFFIXES, PlotFile, PlotSpec
 from cml_action.report.render import Figure
 from cml_action.sources.base import Contribution, Job, Unreadable
@@ -25,15 +23,6 @@ from cml_action.workspace_files import Refused, check, expand
 
 # (commit sha, workspace-relative path) -> bytes there, None when the file did not exist; raises Unreadable
 Reader = Callable[[str, str], "bytes | None"]
-MAX_WORKERS = 4
-
-
-@dataclass(frozen=True)
-class DrawJob:
-    spec: PlotSpec
-    layers: tuple  # of plots.render.Layer
-    name: str
-    stale: bool
 
 
 def _safe_name(text: str) -> str:
@@ -86,9 +75,7 @@ def _files(spec: PlotSpec, job: Job, out: Contribution) -> list[PlotFile]:
 
 
 def _layers(spec: PlotSpec, files: list[PlotFile], job: Job, read_at: Reader, tmp: Path,
-            out: Contribution) -> tuple[list, bool]:
-    from cml_action.plots.render import Layer
-
+            out: Contribution) -> tuple[list[Layer], bool]:
     layers: list[Layer] = []
     stale = False
     for baseline in job.baselines:
@@ -155,120 +142,3 @@ def collect_plots(specs: list[PlotSpec], job: Job, read_at: Reader, out: Contrib
             _plan(spec, job, read_at, Path(tmp), out, jobs, slots)
         drawn = (job.painter or Painter(0)).draw(jobs, job.out_dir / "plots")
     return _place(slots, drawn, job, out)
-
-
-def _draw(job: DrawJob, out_dir: Path) -> object:
-    from cml_action.plots.render import render_layers
-
-    try:
-        return render_layers(job.spec, list(job.layers), out_dir, job.name), job.stale
-    except UserError as exc:
-        return str(exc)
-
-
-def _draw_away(job: DrawJob, out_dir: Path) -> object:
-    """In a worker: the plot without its recorded points, which would only cost pickling."""
-    import dataclasses
-
-    result = _draw(job, out_dir)
-    if isinstance(result, tuple):
-        plot, stale = result
-        return dataclasses.replace(plot, series={}), stale
-    return result
-
-
-def _warm() -> None:
-    """A worker's first act: import the drawing stack and draw once (fonts load on the first text)."""
-    from matplotlib.figure import Figure
-
-    import cml_action.plots.kinds  # noqa: F401
-
-    figure = Figure(figsize=(1, 1), dpi=20)
-    figure.add_subplot().set_title("warm")
-    figure.canvas.draw()
-
-
-def _zygote(conn: Any, workers: int) -> None:
-    """The drawing process: imports matplotlib once, then forks its workers from itself, so each worker starts
-    with everything imported (copy-on-write) instead of importing it again."""
-    _warm()
-    pool = None
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-        for future in [pool.submit(int) for _ in range(workers)]:
-            future.result()
-    try:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break  # the report process is gone
-            if message is None:
-                break
-            jobs, out_dir = message
-            if pool is not None and len(jobs) > 1:
-                conn.send(list(pool.map(_draw_away, jobs, [out_dir] * len(jobs))))
-            else:
-                conn.send([_draw_away(j, out_dir) for j in jobs])
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-
-
-class Painter:
-    """Draws the plots in a separate process started early (forked before DVC is imported and values are
-    read), so that importing matplotlib, the largest fixed cost of a report, runs while the sources read their
-    data; that process forks `workers` drawing workers once warm, which draw side by side. Without a process
-    (workers 0, no fork), or if it fails, plots are drawn here."""
-
-    def __init__(self, workers: int) -> None:
-        self._conn: Any = None
-        self._proc: Any = None
-        if workers >= 1 and hasattr(os, "fork"):
-            import multiprocessing
-
-            context = multiprocessing.get_context("fork")
-            here, there = context.Pipe()
-            self._proc = context.Process(target=_zygote, args=(there, workers), daemon=False)
-            self._proc.start()
-            there.close()
-            self._conn = here
-
-    def draw(self, jobs: list[DrawJob], out_dir: Path) -> list[object]:
-        """Each job's (RenderedPlot, stale) or its one-line problem, in order."""
-        if self._conn is not None and jobs:
-            try:
-                self._conn.send((jobs, out_dir))
-                return self._conn.recv()
-            except (EOFError, OSError):
-                self.close()
-        return [_draw(j, out_dir) for j in jobs]
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.send(None)
-            except OSError:
-                pass
-            self._conn.close()
-            self._conn = None
-        if self._proc is not None:
-            self._proc.join(timeout=30)
-            if self._proc.is_alive():
-                self._proc.terminate()
-            self._proc = None
-
-    def __enter__(self) -> Painter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def painter(wanted: bool) -> Painter:
-    """A drawing worker per core, up to MAX_WORKERS, when the sources may draw."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return Painter(min(MAX_WORKERS, cores) if wanted else 0)
