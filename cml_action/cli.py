@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _early_painter(args: argparse.Namespace) -> ContextManager[Any]:
-    """For `report`, the drawing process starts here, before the pipeline is imported: importing matplotlib,
-    the slowest step of a report, then overlaps everything else (cml_action/plots/painter.py)."""
+    """For `report`, the drawing process starts here, before the pipeline is imported: importing the drawing
+    stack then overlaps everything else (cml_action/plots/painter.py)."""
     from cml_action.plots.painter import early
 
     return early(args) or contextlib.nullcontext()

@@ -138,8 +138,8 @@ def train(args: argparse.Namespace, ctx: CIContext, env: Mapping[str, str], chos
 
 
 def _painter(chosen: list, early: Painter | None) -> Painter:
-    """The early painter if there is one, else a new one when a source draws (started now, it imports
-    matplotlib while the sources read their data)."""
+    """The early painter if there is one, else a new one when a source draws (started now, it imports the
+    drawing stack while the sources read their data)."""
     if early is not None and early.running:
         return early
     return Painter(worker_count() if any(getattr(s, "draws", False) for s in chosen) else 0)

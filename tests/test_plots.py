@@ -143,3 +143,24 @@ def test_an_unterminated_quote_in_plot_data_is_an_error_not_a_silent_row(tmp_pat
     path.write_text('step,loss\n1,0.5\n2,"0.4\n3,0.3\n')
     with pytest.raises(UserError, match="loss.csv: cannot read as a table"):
         load_table(path, "loss.csv")
+
+
+def test_ticks_are_round_numbers_labelled_alike():
+    from cml_action.plots.canvas import nice_ticks, tick_labels
+
+    assert nice_ticks(0.0, 1.0) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert nice_ticks(-3.2, 7.9) == pytest.approx([-2.0, 0.0, 2.0, 4.0, 6.0])
+    assert nice_ticks(5.0, 5.0) == [5.0]
+    assert tick_labels([-0.5, 0.0, 0.5]) == ["\u22120.5", "0.0", "0.5"]  # one format per axis, a real minus
+    assert tick_labels([0.0, 2.5, 5.0]) == ["0.0", "2.5", "5.0"]
+    assert tick_labels([0.0, 2e6, 4e6]) == ["0", "2e+06", "4e+06"]
+    assert tick_labels([-1e-9 * 0, 1e-5, 2e-5]) == ["0", "1e\u221205", "2e\u221205"]
+
+
+def test_long_tick_labels_push_the_axes_instead_of_being_cut(tmp_path: Path):
+    head = csv(tmp_path / "big.csv", "step,value\n" + "".join(f"{i},{-1234567.5 * i}\n" for i in range(20)))
+    plot = render_plot(PlotSpec("big.csv"), "big.csv", head, None, tmp_path)
+    pixels = imread(plot.image)[:, :, :3]
+    dark = pixels.sum(axis=2) < 1.0
+    assert not dark[:, :2].any()  # nothing touches the left edge
+    assert dark[:, 2:40].any()  # the y label and tick labels are there

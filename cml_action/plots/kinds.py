@@ -17,7 +17,7 @@ from cml_action.plots.render import BASE, DPI, HEAD, MORE, SIZE, Frame
 from cml_action.plots.spec import PlotSpec
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from cml_action.plots.canvas import Figure
 
 SCATTER_MAX = 20000
 ACTUAL = ("actual", "y_true", "target", "label", "true")
@@ -59,17 +59,12 @@ def guess_kind(spec: PlotSpec, frame: Table) -> str:
 def draw(kind: str, spec: PlotSpec, frames: list[Frame]) -> tuple[Figure, str, Series]:
     if kind == "confusion":
         return _confusion(spec, frames)
-    from matplotlib.figure import Figure
+    from cml_action.plots.canvas import Figure
 
     figure = Figure(figsize=SIZE, dpi=DPI)
     ax = figure.add_subplot()
     drawer = {"line": _line, "scatter": _scatter, "bar": _bar, "roc": _roc, "pr": _pr}[kind]
     series: Series = {}
-    if kind != "bar":  # a few round ticks read as well, and each tick is a costly artist to draw
-        from matplotlib.ticker import MaxNLocator
-
-        ax.xaxis.set_major_locator(MaxNLocator(6))
-        ax.yaxis.set_major_locator(MaxNLocator(6))
     note, left = drawer(ax, spec, frames, series)
     ax.set_title(spec.options.get("title", spec.pattern))
     handles = ax.get_legend_handles_labels()[0]
@@ -260,19 +255,6 @@ def _bar_order(spec: PlotSpec, values: Any, rows: int) -> tuple[Any, str]:
     return np.arange(rows), ""
 
 
-def _bars(ax: Any, centres: Any, values: list[float], height: float, color: str, label: str | None) -> None:
-    """Horizontal bars as one collection: `barh` adds an artist per bar and updates the limits for each,
-    most of a bar chart's cost. Bars grow from 0, as barh draws them; missing values get no bar."""
-    from matplotlib.collections import PolyCollection
-
-    half = height / 2
-    boxes = [[(0, y - half), (v, y - half), (v, y + half), (0, y + half)]
-             for y, v in zip(centres.tolist(), values) if v == v]  # v != v: NaN
-    bars = PolyCollection(boxes, facecolors=color, edgecolors="none", label=label)
-    bars.sticky_edges.x.append(0)
-    ax.add_collection(bars, autolim=True)
-
-
 def _bar(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[str, float]:
     import numpy as np
 
@@ -294,9 +276,8 @@ def _bar(ax: Any, spec: PlotSpec, frames: list[Frame], series: Series) -> tuple[
         series[(frame.layer.revision, frame.layer.file.path, v)] = list(lookup.items())
         style = styles(frame, v)
         offset = (slot - (len(drawn) - 1) / 2) * width
-        _bars(ax, positions - offset, [lookup.get(label, np.nan) for label in labels], width, style["color"],
-              style["label"] if len(drawn) > 1 else None)
-    ax.autoscale_view()
+        ax.barh(positions - offset, [lookup.get(label, np.nan) for label in labels], height=width,
+                color=style["color"], label=style["label"] if len(drawn) > 1 else None)
     ax.set_yticks(positions, labels)
     ax.invert_yaxis()
     ax.set_xlabel(spec.options.get("x_label" if cat != spec.options.get("x") else "y_label", val))
@@ -422,10 +403,10 @@ def _panel(ax: Any, title: str, matrix: Matrix, diff: bool, normalized: bool) ->
     ax.set_title(title)
     if size <= 20:
         fmt = "{:+.0f}" if diff else ("{:.2f}" if normalized else "{:.0f}")
-        top = values.max() / 2
+        dark = np.abs(values).max() * 0.6 if diff else values.max() / 2  # where the map's colour is deep
         for (i, j), value in np.ndenumerate(values):
             ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=8,
-                    color="white" if not diff and value > top else "black")
+                    color="white" if abs(value) > dark else "black")
 
 
 def _matrices(spec: PlotSpec, frames: list[Frame]) -> list[tuple[Frame, Matrix]]:
@@ -465,7 +446,7 @@ def _panels(spec: PlotSpec, matrices: list[tuple[Frame, Matrix]], series: Series
 
 
 def _confusion(spec: PlotSpec, frames: list[Frame]) -> tuple[Any, str, Series]:
-    from matplotlib.figure import Figure
+    from cml_action.plots.canvas import Figure
 
     series: Series = {}
     panels, files, revisions = _panels(spec, _matrices(spec, frames), series)

@@ -7,8 +7,8 @@ Revisions are overlaid as `dvc plots diff` overlays them: baselines drawn first,
 head on top, so a head identical to its baseline still shows both. Confusion matrices get one panel per
 revision (and the difference when there is one baseline).
 
-matplotlib is imported only here and only when a data file is drawn; figures are made without pyplot and
-without a layout pass (fixed margins), which is most of the cost of a small plot.
+Figures are drawn by plots.canvas (Pillow, in matplotlib's look) with fixed margins: importing matplotlib
+would cost more than drawing every plot of a report.
 """
 
 from __future__ import annotations
@@ -108,13 +108,10 @@ def render_layers(spec: PlotSpec, layers: list[Layer], out_dir: Path, name: str)
     frames = _load(spec, layers)
     head = next(f for f in frames if f.layer.head)
     kind = choose_kind(spec, head.table)
-    import matplotlib
-
-    with matplotlib.rc_context({"figure.dpi": DPI, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9}):
-        figure, note, series = kinds.draw(kind, spec, frames)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        image = out_dir / (name.replace("/", "__") + ".png")
-        figure.savefig(image, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 1})
+    figure, note, series = kinds.draw(kind, spec, frames)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image = out_dir / (name.replace("/", "__") + ".png")
+    figure.savefig(image)
     revisions = list(dict.fromkeys(f.layer.revision for f in sorted(frames, key=lambda f: not f.layer.head)))
     lost = [layer.revision for layer in layers if not layer.head and layer.revision not in revisions]
     files = list(dict.fromkeys(f"`{layer.file.path}`" for layer in layers))
@@ -154,9 +151,9 @@ def draw_job_away(job: DrawJob, out_dir: Path) -> tuple[RenderedPlot, bool] | st
 
 
 def warm_up() -> None:
-    """The drawing process's first act: import the drawing stack. (Drawing a small figure as well, to load the
-    fonts, costs more than it saves the first plot: measured.)"""
-    import matplotlib.backends.backend_agg  # noqa: F401 - what savefig uses for PNG
-    import matplotlib.figure  # noqa: F401
+    """The drawing process's first act: import the drawing stack (Pillow and numpy, and our kinds), and load
+    the font once, so that every process forked from it starts with them."""
+    from cml_action.plots import kinds, paint  # noqa: F401
+    from cml_action.plots.canvas import FONT_SIZE, font
 
-    import cml_action.plots.kinds  # noqa: F401
+    font(round(FONT_SIZE * DPI / 72 * 2))

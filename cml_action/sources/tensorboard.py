@@ -42,29 +42,26 @@ def scalar_plots(logdir: Path, out_dir: Path) -> list[RenderedPlot]:
             series.setdefault(tag, {})[name] = ([e.step for e in events], [e.value for e in events])
     if not series:
         raise UserError(f"{logdir.name}: the event files hold no scalars")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from cml_action.plots.canvas import Figure as Canvas
 
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = []
     for index, tag in enumerate(sorted(series)[:MAX_TAGS]):
-        fig, ax = plt.subplots(figsize=SIZE, dpi=DPI)
+        fig = Canvas(figsize=SIZE, dpi=DPI)
+        ax = fig.add_subplot()
         for i, (run, (steps, values)) in enumerate(sorted(series[tag].items())):
             xs, ys = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
             keep = min_max(ys)
-            ax.plot(xs[keep], ys[keep], color=f"C{i}", label=run)
+            ax.plot(xs[keep], ys[keep], color=f"C{i % 10}", label=run)
         ax.set_title(tag)
         ax.set_xlabel("step")
-        ax.grid(True, alpha=0.3)
         if len(series[tag]) > 1:
             ax.legend(loc="best")
         image = out_dir / f"{index:02d}-{tag.replace('/', '_')}.png"
-        fig.tight_layout()
-        fig.savefig(image, format="png", metadata={"Software": None})
-        plt.close(fig)
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.11, top=0.92)
+        fig.savefig(image)
         runs_text = ", ".join(sorted(series[tag]))
         plots.append(RenderedPlot(f"{logdir.name}:{tag}", image, f"TensorBoard scalar `{tag}` (runs: {runs_text})"))
     return plots
