@@ -24,6 +24,7 @@ class Table:
     def __init__(self, columns: dict[str, list[Any]]) -> None:
         self.data = columns
         self.columns = list(columns)
+        self._numeric: dict[str, bool] = {}  # asked again and again while a kind is chosen and drawn
 
     def __len__(self) -> int:
         return len(next(iter(self.data.values()))) if self.data else 0
@@ -32,10 +33,13 @@ class Table:
         return name in self.data
 
     def numeric(self, name: str) -> bool:
-        values = self.data[name]
-        if hasattr(values, "dtype"):  # a big file, read by pandas into numpy
-            return values.dtype.kind in "fiu" and len(values) > 0
-        return bool(values) and all(isinstance(v, float) for v in values)
+        if name not in self._numeric:
+            values = self.data[name]
+            if hasattr(values, "dtype"):  # a big file, read by pandas into numpy
+                self._numeric[name] = values.dtype.kind in "fiu" and len(values) > 0
+            else:
+                self._numeric[name] = bool(values) and all(isinstance(v, float) for v in values)
+        return self._numeric[name]
 
     def floats(self, name: str) -> Any:
         import numpy as np

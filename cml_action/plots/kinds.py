@@ -67,10 +67,8 @@ def draw(kind: str, spec: PlotSpec, frames: list[Frame]) -> tuple[Figure, str, S
     series: Series = {}
     note, left = drawer(ax, spec, frames, series)
     ax.set_title(spec.options.get("title", spec.pattern))
-    handles = ax.get_legend_handles_labels()[0]
-    if handles:
-        points = sum(len(v) for v in series.values())
-        ax.legend(loc="best" if points < 500 else "upper right", fontsize=8)  # "best" scans every point
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)  # the corner covering the fewest points (a sample of each line)
     figure.subplots_adjust(left=left, right=0.98, bottom=0.11, top=0.92)
     return figure, note, series
 
@@ -402,7 +400,7 @@ def _panel(ax: Any, title: str, matrix: Matrix, diff: bool, normalized: bool) ->
     ax.grid(False)
     ax.set_title(title)
     if size <= 20:
-        fmt = "{:+.0f}" if diff else ("{:.2f}" if normalized else "{:.0f}")
+        fmt = ("{:+.2f}" if diff else "{:.2f}") if normalized else ("{:+.0f}" if diff else "{:.0f}")
         dark = np.abs(values).max() * 0.6 if diff else values.max() / 2  # where the map's colour is deep
         for (i, j), value in np.ndenumerate(values):
             ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=8,

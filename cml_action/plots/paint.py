@@ -320,9 +320,12 @@ def _line(area: Any, pen: Any, mark: Mark, view: View, pt: float) -> None:
     width = max(1, round(mark.width * pt))
     pattern = tuple(v * mark.width * pt for v in mark.dashes)
     for piece in _pieces(points):
+        if len(piece) == 1:  # a point with no neighbour would be invisible as a line: a dot shows it
+            x, y = piece[0].tolist()
+            r = max(width, 3 * pt) / 2
+            pen.ellipse([x - r, y - r, x + r, y + r], fill=mark.color)
+            continue
         for run in (_dashed(piece, pattern) if pattern else [piece]):
-            if len(run) == 1:
-                run = np.vstack([run, run])
             pen.line(list(map(tuple, run.tolist())), fill=mark.color, width=width, joint="curve")
 
 
