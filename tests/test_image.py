@@ -126,7 +126,7 @@ def test_the_action_runs_as_the_runner_starts_it_and_posts_from_inside_the_image
     socket.touch()
     event = {"pull_request": {"number": 2, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}}}
     with_ = {"run": "python train.py", "metrics": "metrics.json", "params": "params.yaml",
-             "plots": "confusion_matrix.png", "title": "Image report"}
+             "plots": "confusion_matrix.png\nimportance.csv", "title": "Image report"}
     out, files = run_as_container_action(built["ref"], repo, temp, with_, job_env(github_standin, head), event, socket)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "trained on" in out.stdout  # the example trained inside the image, output streamed
@@ -141,6 +141,12 @@ def test_the_action_runs_as_the_runner_starts_it_and_posts_from_inside_the_image
     assert re.search(r"^comment-url<<(\S+)\n" + re.escape(url) + r"\n\1$", outputs, re.M), outputs
     assert "## Image report" in files["GITHUB_STEP_SUMMARY"].read_text()
     assert (repo / "cml-report" / "report.md").is_file()  # written through the workspace mount
+    # drawn inside the image by its drawing process, with the font it ships
+    assert "Bar chart of `importance.csv`" in comment["body"]
+    from PIL import Image
+
+    with Image.open(repo / "cml-report" / "plots" / "importance.csv.png") as drawn:
+        assert drawn.size == (800, 450) and len(drawn.convert("RGB").getcolors(1 << 16) or []) > 50
     assert TOKEN not in outputs + files["GITHUB_STEP_SUMMARY"].read_text() + out.stderr
     assert [line for line in out.stdout.splitlines() if TOKEN in line] == [f"::add-mask::{TOKEN}"]  # masked first
 

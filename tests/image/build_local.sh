@@ -45,6 +45,15 @@ else
     || { tail -40 "$CACHE/build-$TARGET.log" >&2; die "the build failed: see $CACHE/build-$TARGET.log"; }
 fi
 
+# vfs keeps a full copy per layer: drop this target's superseded images, and when the disk runs low (under
+# 20 GiB free) the build layers no image uses any more (a later code change then rebuilds the builder stage).
+for old in $("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep "^localhost/cml-action:$TARGET-" | grep -vxF "$TAG"); do
+  "${PODMAN[@]}" rmi "$old" >/dev/null 2>&1 || true
+done
+if [ "$(df --output=avail -B1G "$CACHE" | tail -1 | tr -d ' ')" -lt 20 ]; then
+  "${PODMAN[@]}" image prune -f >/dev/null 2>&1 || true
+fi
+
 echo "image: $TAG"
 size=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$TAG")
 echo "image size: $size bytes ($((size / 1024 / 1024)) MiB)"
