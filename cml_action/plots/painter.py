@@ -159,7 +159,12 @@ class Painter:
             requests, self._requests = os.pipe()
             self._answers, answers = os.pipe()
             parent = os.getpid()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to spare: draw here
+                for fd in (requests, self._requests, self._answers, answers):
+                    os.close(fd)
+                return
             if pid == 0:
                 os.close(self._requests)
                 os.close(self._answers)
