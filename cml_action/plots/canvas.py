@@ -66,14 +66,14 @@ def font(pixels: int) -> Any:
     return ImageFont.truetype(path, pixels) if path else ImageFont.load_default(pixels)
 
 
-def colormap(name: str, share: float) -> tuple[int, int, int]:
+def colours_of(name: str, shares: Any) -> Any:
+    """The colour map's RGB (uint8) for each share in [0, 1] of a numpy array, all at once: a matrix may be big."""
+    import numpy as np
+
     stops = COLORMAPS[name]
-    share = min(1.0, max(0.0, share))
-    for (p0, c0), (p1, c1) in zip(stops, stops[1:]):
-        if share <= p1:
-            t = (share - p0) / (p1 - p0)
-            return tuple(round(a + (b - a) * t) for a, b in zip(rgb(c0), rgb(c1)))  # type: ignore[return-value]
-    return rgb(stops[-1][1])
+    where = [p for p, _ in stops]
+    channels = [np.interp(shares, where, [rgb(c)[k] for _, c in stops]) for k in range(3)]
+    return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
 
 
 def nice_ticks(low: float, high: float, most: int = 6) -> list[float]:

@@ -20,7 +20,7 @@ from cml_action.plots.canvas import (
     Axes,
     Figure,
     Mark,
-    colormap,
+    colours_of,
     faded,
     font,
     nice_ticks,
@@ -361,8 +361,7 @@ def _image(area: Any, pen: Any, mark: Mark, view: View, pt: float) -> None:
     values = mark.values
     low, high = mark.limits
     share = (values - low) / (high - low) if high > low else np.full(values.shape, 0.5)
-    colours = np.array([[colormap(mark.cmap, float(v)) for v in row] for row in np.nan_to_num(share)],
-                       dtype=np.uint8)
+    colours = colours_of(mark.cmap, np.clip(np.nan_to_num(share), 0.0, 1.0))
     rows, columns = values.shape
     left, right = float(view.px(-0.5)), float(view.px(columns - 0.5))
     top, bottom = sorted((float(view.py(-0.5)), float(view.py(rows - 0.5))))
