@@ -23,6 +23,7 @@ from typing import Callable, Mapping, TextIO
 from cml_action import hardware
 from cml_action.ci.context import CIContext
 from cml_action.gitrefs import trusted_env
+from cml_action.prctl import PR_SET_DUMPABLE, prctl
 
 TAIL_LINES = 50
 TAIL_LINE_CHARS = 2000  # a longer line is kept cut in the report (the live log has it whole)
@@ -39,7 +40,6 @@ _PRIVATE_NAMES = frozenset({
     "CI_DEPENDENCY_PROXY_PASSWORD", "CI_REPOSITORY_URL",
 })
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-PR_SET_DUMPABLE = 4
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,7 @@ def make_undumpable() -> bool:
     """Same-user processes may read /proc/<pid>/environ, /mem and /fd of a dumpable process: the training
     would find the token in ours. Non-dumpable, those files need CAP_SYS_PTRACE (which Docker does not
     grant by default). Linux only; returns whether it took effect."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+    return prctl(PR_SET_DUMPABLE, 0)
 
 
 def title_for(command: str) -> str:

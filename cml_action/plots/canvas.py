@@ -36,8 +36,8 @@ MINUS = "\u2212"
 def rgb(color: str) -> tuple[int, int, int]:
     from PIL import ImageColor
 
-    if len(color) == 2 and color[0] == "C" and color[1].isdigit():
-        color = TAB10[int(color[1])]
+    if color[:1] == "C" and color[1:].isdigit():  # matplotlib's "CN": the N-th colour of the cycle
+        color = TAB10[int(color[1:]) % len(TAB10)]
     return ImageColor.getrgb(color)[:3]
 
 

@@ -15,27 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import sys
 from pathlib import Path
 from typing import Any
 
+from cml_action.prctl import PR_SET_PDEATHSIG, prctl
+
 MAX_WORKERS = 4
 ROUND = 4096  # plots per round of helpers: 4 bytes of ticket each, 16 KiB, what any pipe holds unread
-PR_SET_PDEATHSIG = 1
-LINUX = sys.platform.startswith("linux")
 
 
 def _die_with(parent: int) -> None:
-    """Linux: be killed when `parent` goes, so that killing the drawing process (see `Painter.close`) leaves
+    """Be killed when `parent` goes (Linux), so that killing the drawing process (see `Painter.close`) leaves
     nothing behind."""
-    if LINUX:
-        try:
-            import ctypes
-            import signal
+    import signal
 
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(0)  # gone before the signal was asked for
 

@@ -154,6 +154,6 @@ def warm_up() -> None:
     """The drawing process's first act: import the drawing stack (Pillow and numpy, and our kinds), and load
     the font once, so that every process forked from it starts with them."""
     from cml_action.plots import kinds, paint  # noqa: F401
-    from cml_action.plots.canvas import FONT_SIZE, font
+    from cml_action.plots.canvas import FONT_SIZE, SCALE, font
 
-    font(round(FONT_SIZE * DPI / 72 * 2))
+    font(round(FONT_SIZE * DPI / 72 * SCALE))

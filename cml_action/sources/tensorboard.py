@@ -54,7 +54,7 @@ def scalar_plots(logdir: Path, out_dir: Path) -> list[RenderedPlot]:
         for i, (run, (steps, values)) in enumerate(sorted(series[tag].items())):
             xs, ys = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
             keep = min_max(ys)
-            ax.plot(xs[keep], ys[keep], color=f"C{i % 10}", label=run)
+            ax.plot(xs[keep], ys[keep], color=f"C{i}", label=run)
         ax.set_title(tag)
         ax.set_xlabel("step")
         if len(series[tag]) > 1:
