@@ -42,7 +42,7 @@ class Job:
     baselines: tuple[Baseline, ...] = ()
     head_label: str = "head"
     since: float | None = None
-    painter: Any = field(default=None, compare=False)  # sources.plotting.Painter: draws plots, maybe in workers
+    painter: Any = field(default=None, compare=False)  # plots.painter.Painter: draws plots in a process of its own
     blobs: Any = field(default=None, compare=False)  # gitrefs.Blobs: one git process for every file read
 
     def show(self, sha: str, rel: str) -> bytes | None:
