@@ -164,3 +164,15 @@ def test_long_tick_labels_push_the_axes_instead_of_being_cut(tmp_path: Path):
     dark = pixels.sum(axis=2) < 1.0
     assert not dark[:, :2].any()  # nothing touches the left edge
     assert dark[:, 2:40].any()  # the y label and tick labels are there
+
+
+def test_panels_in_a_row_keep_their_labels_out_of_the_neighbour(tmp_path: Path):
+    rows = "actual,predicted\n" + "benign,benign\n" * 8 + "benign,malignant\n" * 2 + "malignant,malignant\n" * 9
+    head = csv(tmp_path / "cm.csv", rows + "malignant,benign\n")
+    base = csv(tmp_path / "cm0.csv", rows + "malignant,malignant\n")
+    pixels = imread(render_plot(PlotSpec("cm.csv"), "cm.csv", head, base, tmp_path).image)[:, :, :3]
+    dark = pixels.sum(axis=2) < 1.5
+    spines = np.flatnonzero(dark.sum(axis=0) > 0.3 * len(dark))  # the panels' left and right spines
+    right = spines[np.flatnonzero(np.diff(spines) > 5)[0]]  # the first panel's right spine
+    clear = (pixels[:, right + 2:right + 6].sum(axis=2) > 2.9).all()
+    assert clear  # the next panel's y label and tick labels start clear of it

@@ -72,9 +72,11 @@ def paint(figure: Figure) -> Any:
     image = Image.new("RGB", (width * SCALE, height * SCALE), "white")
     draw = ImageDraw.Draw(image)
     pt = figure.dpi / 72 * SCALE
-    for ax, box in zip(figure.axes, _boxes(figure, width * SCALE, height * SCALE)):
-        if ax.visible:
-            _axes(image, draw, ax, box, pt)
+    boxes = _boxes(figure, width * SCALE, height * SCALE)
+    columns = figure.shape[1]
+    for i, (ax, box) in enumerate(zip(figure.axes, boxes)):
+        if ax.visible:  # left of a box: the image's edge, or the right edge of its neighbour in the grid
+            _axes(image, draw, ax, box, pt, boxes[i - 1].right if i % columns else 0.0)
     if figure.suptitle_text:
         draw.text((width * SCALE / 2, 0.02 * height * SCALE), figure.suptitle_text, fill=BLACK,
                   font=font(round(FONT_SIZE * 1.2 * pt)), anchor="ma")
@@ -169,13 +171,13 @@ def _ticks(given: Any, limits: tuple[float, float]) -> tuple[list[float], list[s
 
 
 # --- an axes -----------------------------------------------------------------------------------------
-def _axes(image: Any, draw: Any, ax: Axes, box: Box, pt: float) -> None:
+def _axes(image: Any, draw: Any, ax: Axes, box: Box, pt: float, floor: float) -> None:
     from PIL import Image, ImageDraw
 
     view = _view(ax, box)
     xt, xl = _ticks(ax.xticks, view.x)
     yt, yl = _ticks(ax.yticks, view.y)
-    left = max(box.left, _left_space(ax, yl, pt))
+    left = max(box.left, floor + _left_space(ax, yl, pt))
     bottom = min(box.bottom, image.height - _bottom_space(ax, xl, pt))
     if (left, bottom) != (box.left, box.bottom):  # long tick labels: the axes give way, the labels stay whole
         view = _view(ax, Box(left, box.top, box.right, bottom))
@@ -204,7 +206,7 @@ def _left_space(ax: Axes, labels: list[str], pt: float) -> float:
     size = font(round(FONT_SIZE * pt))
     widest = max((size.getlength(text) for text in labels), default=0.0)
     label = (4 * pt + FONT_SIZE * pt * 1.2) if ax.ylabel else 0.0
-    return 3.5 * pt + 3.5 * pt + widest + label + 2 * pt
+    return 3.5 * pt + 3.5 * pt + widest + label + 4 * pt
 
 
 def _bottom_space(ax: Axes, labels: list[str], pt: float) -> float:
